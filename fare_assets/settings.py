@@ -1,0 +1,203 @@
+"""Typed settings from FARE_ASSETS_* environment variables: the one place the target is chosen.
+
+Pure Python (no Dagster import) so that Pipes tasks rebuild the same object from their params.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, fields, replace
+from datetime import date, timedelta
+from pathlib import Path
+
+TARGETS = ("local", "databricks")
+DEFAULT_SERVING_PORT = 5088
+_DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
+_DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+
+
+class SettingsError(ValueError):
+    """A FARE_ASSETS_* variable holds a value we cannot use; the message names it."""
+
+
+def parse_duration(name: str, raw: str) -> timedelta:
+    match = _DURATION.match(raw)
+    if not match or int(match.group(1)) == 0:
+        raise SettingsError(
+            f"{name}={raw!r} is not a duration: write a positive whole number followed by "
+            "m, h or d, like 30m, 6h, 24h, 7d or 31d"
+        )
+    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+
+
+def format_duration(value: timedelta) -> str:
+    seconds = int(value.total_seconds())
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds % size == 0:
+            return f"{seconds // size}{unit}"
+    raise ValueError(f"{value} is not a whole number of minutes")
+
+
+def _parse_date(name: str, raw: str | None) -> date | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return date.fromisoformat(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an ISO date: write YYYY-MM-DD") from None
+
+
+def _parse_bool(name: str, raw: str) -> bool:
+    lowered = raw.strip().lower()
+    if lowered in ("1", "true", "yes", "on"):
+        return True
+    if lowered in ("0", "false", "no", "off", ""):
+        return False
+    raise SettingsError(f"{name}={raw!r} is not a boolean: write true or false")
+
+
+def _parse_int(name: str, raw: str, low: int, high: int) -> int:
+    try:
+        value = int(raw)
+    except ValueError:
+        value = None
+    if value is None or not low <= value <= high:
+        raise SettingsError(f"{name}={raw!r} must be a whole number from {low} to {high}")
+    return value
+
+
+def _identifier(name: str, raw: str) -> str:
+    if not _IDENTIFIER.match(raw):
+        raise SettingsError(
+            f"{name}={raw!r} must be a plain identifier (letters, digits, underscores)"
+        )
+    return raw
+
+
+@dataclass(frozen=True)
+class Settings:
+    home: Path
+    target: str = "local"
+    catalog: str = "main"
+    schema: str = "ml_serving"
+    model_name: str = "fare_predictor"
+    source: str = "synthetic"
+    scenario: str = ""
+    tlc_base_url: str = "https://d37ci6vzurychx.cloudfront.net/trip-data"
+    train_start: date | None = None
+    train_end: date | None = None
+    batch_window: timedelta = timedelta(hours=6)
+    monitor_window: timedelta = timedelta(hours=24)
+    retrain_days: int = 60
+    location_features: bool = False
+    serving_host: str = "127.0.0.1"
+    serving_port: int = DEFAULT_SERVING_PORT
+    # Databricks target only (see the README's "Run on Databricks").
+    volume: str = ""
+    databricks_source_table: str = "samples.nyctaxi.trips"
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        get = lambda key, default="": env.get(f"FARE_ASSETS_{key}", default)  # noqa: E731
+        target = get("TARGET", "local").strip().lower()
+        if target not in TARGETS:
+            raise SettingsError(f"FARE_ASSETS_TARGET={target!r} must be one of: {', '.join(TARGETS)}")
+        settings = cls(
+            home=Path(get("HOME", ".fare_assets")).expanduser().resolve(),
+            target=target,
+            catalog=_identifier("FARE_ASSETS_CATALOG", get("CATALOG", "main")),
+            schema=_identifier("FARE_ASSETS_SCHEMA", get("SCHEMA", "ml_serving")),
+            model_name=_identifier("FARE_ASSETS_MODEL_NAME", get("MODEL_NAME", "fare_predictor")),
+            source=get("SOURCE", "synthetic").strip() or "synthetic",
+            scenario=get("SCENARIO", "").strip(),
+            tlc_base_url=get("TLC_BASE_URL", cls.tlc_base_url).rstrip("/"),
+            train_start=_parse_date("FARE_ASSETS_TRAIN_START", get("TRAIN_START") or None),
+            train_end=_parse_date("FARE_ASSETS_TRAIN_END", get("TRAIN_END") or None),
+            batch_window=parse_duration("FARE_ASSETS_BATCH_WINDOW", get("BATCH_WINDOW", "6h")),
+            monitor_window=parse_duration("FARE_ASSETS_MONITOR_WINDOW", get("MONITOR_WINDOW", "24h")),
+            retrain_days=_parse_int("FARE_ASSETS_RETRAIN_DAYS", get("RETRAIN_DAYS", "60"), 1, 3660),
+            location_features=_parse_bool(
+                "FARE_ASSETS_LOCATION_FEATURES", get("LOCATION_FEATURES", "false")
+            ),
+            serving_host=get("SERVING_HOST", "127.0.0.1").strip(),
+            serving_port=_parse_int(
+                "FARE_ASSETS_SERVING_PORT", get("SERVING_PORT", str(DEFAULT_SERVING_PORT)), 1, 65535
+            ),
+            volume=get("VOLUME", "").rstrip("/"),
+            databricks_source_table=get("DATABRICKS_SOURCE_TABLE", "samples.nyctaxi.trips"),
+        )
+        if settings.train_start and settings.train_end and settings.train_start >= settings.train_end:
+            raise SettingsError(
+                f"FARE_ASSETS_TRAIN_START={settings.train_start} must be before "
+                f"FARE_ASSETS_TRAIN_END={settings.train_end} (the end is exclusive)"
+            )
+        return settings
+
+    def to_env(self) -> dict[str, str]:
+        """The FARE_ASSETS_* variables that rebuild these settings (secrets are never included)."""
+        out = {}
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, timedelta):
+                value = format_duration(value)
+            elif isinstance(value, bool):
+                value = "true" if value else "false"
+            elif value is None:
+                value = ""
+            out[f"FARE_ASSETS_{field.name.upper()}"] = str(value)
+        return out
+
+    def with_training_window(self, start: date, end: date) -> Settings:
+        return replace(self, train_start=start, train_end=end)
+
+    # Names derived once, used by every resource and task.
+    @property
+    def registered_model_name(self) -> str:
+        return f"{self.catalog}.{self.schema}.{self.model_name}"
+
+    @property
+    def endpoint_name(self) -> str:
+        return f"{self.schema}_{self.model_name}_endpoint"
+
+    @property
+    def tracking_uri(self) -> str:
+        return "databricks" if self.target == "databricks" else f"sqlite:///{self.home / 'mlflow.db'}"
+
+    @property
+    def registry_uri(self) -> str:
+        return "databricks-uc" if self.target == "databricks" else self.tracking_uri
+
+    @property
+    def artifact_location(self) -> str:
+        return (self.home / "mlartifacts").as_uri()
+
+    @property
+    def dagster_home(self) -> Path:
+        return self.home / "dagster"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.home / "serving"
+
+    @property
+    def serving_url(self) -> str:
+        return f"http://{self.serving_host}:{self.serving_port}"
+
+    def table_location(self, table: str) -> str:
+        """A local Delta table's directory, or a Unity Catalog table's full name."""
+        if self.target == "databricks":
+            return f"{self.catalog}.{self.schema}.{table}"
+        return str(self.home / "lakehouse" / self.catalog / self.schema / table)
+
+    def describe(self) -> dict[str, str]:
+        return {k: str(v) for k, v in asdict(self).items()}
+
+
+def serving_token(env: Mapping[str, str] | None = None) -> str | None:
+    """The optional bearer token; kept out of Settings so it never lands in params or metadata."""
+    env = os.environ if env is None else env
+    return env.get("FARE_ASSETS_SERVING_TOKEN") or None
