@@ -1,0 +1,1 @@
+"""Thin asset functions by stage: each declares lineage, picks its task and passes parameters."""

@@ -1,0 +1,38 @@
+"""Training stage: feature_table -> model_version -> training_baseline."""
+
+
+from dagster import AssetExecutionContext, AssetKey, Config, asset
+
+from fare_assets.resources.task_runner import TaskRunner
+
+
+class TrainingWindowConfig(Config):
+    """Override the training window (ISO dates, end exclusive); empty means the settings' window."""
+
+    train_start: str = ""
+    train_end: str = ""
+
+
+@asset(deps=["trips"], group_name="training", kinds={"delta", "python"})
+def feature_table(context: AssetExecutionContext, config: TrainingWindowConfig, task_runner: TaskRunner):
+    """The training window's trips, cleaned and turned into the six model features (Delta table)."""
+    return task_runner.run(context, "build_features", config.model_dump())
+
+
+@asset(deps=[feature_table], group_name="training", kinds={"mlflow", "scikitlearn"})
+def model_version(context: AssetExecutionContext, task_runner: TaskRunner):
+    """A new registered model version from a time-ordered hyperparameter search, aliased Challenger."""
+    return task_runner.run(context, "train_model")
+
+
+@asset(deps=[feature_table, model_version], group_name="training", kinds={"delta"})
+def training_baseline(context: AssetExecutionContext, task_runner: TaskRunner):
+    """Feature and held-out prediction statistics of the newest model version, for drift monitoring."""
+    return task_runner.run(context, "compute_baseline", {"model_version": latest_version(context)})
+
+
+def latest_version(context: AssetExecutionContext) -> int:
+    event = context.instance.get_latest_materialization_event(AssetKey("model_version"))
+    if event is None or event.asset_materialization is None:
+        raise RuntimeError("model_version has never been materialized: run the training job")
+    return int(event.asset_materialization.metadata["version"].value)

@@ -1,0 +1,164 @@
+"""Trip sources normalised to one frame (see schema.TRIP_COLUMNS), and the one cleaning rule.
+
+Accepted file schemas: the official TLC yellow schema (`VendorID, tpep_pickup_datetime, ...,
+PULocationID, DOLocationID`), its snake-case variant (`pickup_datetime, ..., pickup_location_id`)
+and Databricks' `samples.nyctaxi.trips` (`tpep_pickup_datetime, ..., pickup_zip, dropoff_zip`).
+"""
+
+from __future__ import annotations
+
+import glob as globbing
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from fare_assets.ml.schema import DROPOFF_TIME, PICKUP_TIME, TRIP_COLUMNS, TRIP_ID
+
+# For each accepted schema: our column -> the source's column.
+FILE_SCHEMAS: dict[str, dict[str, str]] = {
+    "tlc": {
+        PICKUP_TIME: "tpep_pickup_datetime", DROPOFF_TIME: "tpep_dropoff_datetime",
+        "trip_distance": "trip_distance", "fare_amount": "fare_amount",
+        "pickup_location_id": "PULocationID", "dropoff_location_id": "DOLocationID",
+    },
+    "tlc_snake_case": {
+        PICKUP_TIME: "pickup_datetime", DROPOFF_TIME: "dropoff_datetime",
+        "trip_distance": "trip_distance", "fare_amount": "fare_amount",
+        "pickup_location_id": "pickup_location_id", "dropoff_location_id": "dropoff_location_id",
+    },
+    "databricks_samples": {
+        PICKUP_TIME: "tpep_pickup_datetime", DROPOFF_TIME: "tpep_dropoff_datetime",
+        "trip_distance": "trip_distance", "fare_amount": "fare_amount",
+        "pickup_zip": "pickup_zip", "dropoff_zip": "dropoff_zip",
+    },
+}
+_NUMERIC = ("trip_distance", "fare_amount", "pickup_zip", "dropoff_zip",
+            "pickup_location_id", "dropoff_location_id")
+
+# The cleaning rule: a row is rejected for the first reason that holds, in this order.
+# Bounds: fares the meter can produce in a city trip, distances within the TLC area, and
+# durations that are a real ride (under a minute is a meter test or a cancel, over four
+# hours a meter left running).
+REJECT_REASONS: tuple[tuple[str, str], ...] = (
+    ("missing_pickup_time", "pickup time missing or unparseable"),
+    ("missing_dropoff_time", "dropoff time missing or unparseable"),
+    ("missing_distance", "trip_distance missing or not a number"),
+    ("missing_fare", "fare_amount missing or not a number"),
+    ("non_positive_fare", "fare_amount <= 0"),
+    ("fare_over_500", "fare_amount > 500"),
+    ("non_positive_distance", "trip_distance <= 0"),
+    ("distance_over_100_miles", "trip_distance > 100"),
+    ("duration_under_1_min", "dropoff less than 60 s after pickup"),
+    ("duration_over_4_hours", "dropoff more than 4 h after pickup"),
+)
+
+
+class TripSchemaError(ValueError):
+    """The input does not have the columns (or types) of any accepted trips schema."""
+
+
+def detect_schema(columns: list[str]) -> str:
+    present = set(columns)
+    scores = {name: len(set(m.values()) & present) for name, m in FILE_SCHEMAS.items()}
+    best = max(scores, key=scores.get)
+    missing = sorted(set(FILE_SCHEMAS[best].values()) - present)
+    if missing:
+        raise TripSchemaError(
+            f"trips have no accepted schema: closest is {best!r}, which lacks columns "
+            f"{', '.join(missing)}; accepted schemas: "
+            + "; ".join(f"{n} ({', '.join(m.values())})" for n, m in FILE_SCHEMAS.items())
+        )
+    return best
+
+
+def _coerce(raw: pd.Series, column: str, kind: str) -> pd.Series:
+    parsed = (
+        pd.to_datetime(raw, errors="coerce", format="mixed")
+        if kind == "datetime" else pd.to_numeric(raw, errors="coerce")
+    )
+    given = raw.notna().sum()
+    # A handful of bad values are dirty rows; a column that mostly fails is the wrong type.
+    if given and parsed.notna().sum() < 0.5 * given:
+        example = raw[parsed.isna() & raw.notna()].iloc[0]
+        raise TripSchemaError(
+            f"column {column!r} should hold {kind} values but holds values like {example!r}"
+        )
+    return parsed
+
+
+def normalise_trips(raw: pd.DataFrame) -> pd.DataFrame:
+    """Map any accepted schema onto TRIP_COLUMNS; unparseable values become missing."""
+    mapping = FILE_SCHEMAS[detect_schema(list(raw.columns))]
+    out = pd.DataFrame(index=raw.index)
+    for ours in TRIP_COLUMNS:
+        if ours == TRIP_ID:
+            continue
+        if ours not in mapping:
+            out[ours] = pd.Series(pd.NA, index=raw.index, dtype=TRIP_COLUMNS[ours])
+            continue
+        kind = "datetime" if ours in (PICKUP_TIME, DROPOFF_TIME) else "numeric"
+        parsed = _coerce(raw[mapping[ours]], mapping[ours], kind)
+        if kind == "numeric" and TRIP_COLUMNS[ours] == "Int32":
+            parsed = parsed.where(parsed.between(0, 2**31 - 1)).round()
+        out[ours] = parsed.astype(TRIP_COLUMNS[ours])
+    out.insert(0, TRIP_ID, trip_ids(out))
+    return out[list(TRIP_COLUMNS)]
+
+
+def trip_ids(trips: pd.DataFrame) -> pd.Series:
+    """Content-derived ids: the same trip gets the same id in every read, so reruns dedupe."""
+    key_columns = [c for c in TRIP_COLUMNS if c != TRIP_ID]
+    digest = pd.util.hash_pandas_object(trips[key_columns], index=False).map("{:016x}".format)
+    repeat = digest.groupby(digest).cumcount()
+    return (digest + np.where(repeat > 0, "-" + repeat.astype(str), "")).astype("string")
+
+
+def clean_trips(trips: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
+    """Apply the cleaning rule; return kept rows and the count of rejected rows per reason."""
+    duration = (trips[DROPOFF_TIME] - trips[PICKUP_TIME]).dt.total_seconds()
+    conditions = {
+        "missing_pickup_time": trips[PICKUP_TIME].isna(),
+        "missing_dropoff_time": trips[DROPOFF_TIME].isna(),
+        "missing_distance": trips["trip_distance"].isna(),
+        "missing_fare": trips["fare_amount"].isna(),
+        "non_positive_fare": trips["fare_amount"] <= 0,
+        "fare_over_500": trips["fare_amount"] > 500,
+        "non_positive_distance": trips["trip_distance"] <= 0,
+        "distance_over_100_miles": trips["trip_distance"] > 100,
+        "duration_under_1_min": duration < 60,
+        "duration_over_4_hours": duration > 4 * 3600,
+    }
+    rejected = pd.Series(False, index=trips.index)
+    counts: Counter[str] = Counter()
+    for reason, _ in REJECT_REASONS:
+        hit = conditions[reason].fillna(False).astype(bool) & ~rejected
+        counts[reason] = int(hit.sum())
+        rejected |= hit
+    return trips[~rejected].reset_index(drop=True), {r: n for r, n in counts.items() if n}
+
+
+def read_trip_files(pattern: str) -> pd.DataFrame:
+    """Read every CSV or Parquet file matching a path or glob, normalised (not yet cleaned)."""
+    paths = sorted(Path(p) for p in globbing.glob(str(Path(pattern).expanduser())))
+    if not paths:
+        raise FileNotFoundError(f"no trip files match {pattern!r}")
+    frames = []
+    for path in paths:
+        if path.suffix.lower() == ".parquet":
+            raw = pd.read_parquet(path)
+        elif path.suffix.lower() in (".csv", ".gz"):
+            raw = pd.read_csv(path, low_memory=False)
+        else:
+            raise TripSchemaError(f"{path.name}: trip files must be .csv, .csv.gz or .parquet")
+        try:
+            frames.append(normalise_trips(raw))
+        except TripSchemaError as error:
+            raise TripSchemaError(f"{path}: {error}") from None
+    return pd.concat(frames, ignore_index=True)
+
+
+def in_window(trips: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
+    pickup = trips[PICKUP_TIME]
+    return trips[(pickup >= start) & (pickup < end)].sort_values(PICKUP_TIME, kind="stable")

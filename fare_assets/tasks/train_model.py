@@ -1,0 +1,77 @@
+"""model_version: search, fit, log to MLflow, register a new version with alias Challenger."""
+
+from __future__ import annotations
+
+import mlflow
+import mlflow.sklearn
+import pandas as pd
+from mlflow.models import infer_signature
+
+from fare_assets.ml.evaluation import regression_metrics
+from fare_assets.ml.features import feature_columns
+from fare_assets.ml.schema import LABEL
+from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, search_model
+from fare_assets.tasks.build_features import window_of
+from fare_assets.tasks.common import FEATURE_TABLE, as_json, holdout_slice, model_inputs
+from fare_assets.tasks.pipes import open_task_pipes, task_settings
+from fare_assets.tasks.registry import CHALLENGER, connect, tag_version
+from fare_assets.tasks.storage import open_table_store
+
+
+def main() -> None:
+    with open_task_pipes() as context:
+        settings = task_settings(context)
+        client = connect(settings)
+        features = open_table_store(settings).read(FEATURE_TABLE)
+        if features is None or features.empty:
+            raise ValueError("feature_table is empty or missing: materialize feature_table first")
+        fit_rows, holdout = holdout_slice(features)
+        columns = feature_columns(settings.location_features)
+        window_start, window_end = window_of(features)
+        with mlflow.start_run(run_name=f"train {window_start:%Y-%m-%d}..{window_end:%Y-%m-%d}") as run:
+            search = search_model(model_inputs(fit_rows, settings), fit_rows[LABEL].to_numpy(), columns)
+            for i, trial in enumerate(search.trials):
+                with mlflow.start_run(run_name=f"trial {i}", nested=True):
+                    mlflow.log_params(trial["params"])
+                    mlflow.log_metrics({k: v for k, v in trial.items() if k.startswith("val_")})
+            predictions = search.model.predict(model_inputs(holdout, settings))
+            metrics = regression_metrics(holdout[LABEL].to_numpy(), predictions)
+            mlflow.log_params({**search.params, "train_start": str(window_start), "train_end": str(window_end),
+                               "rows_fit": len(fit_rows), "rows_holdout": len(holdout),
+                               "ignored_features": ",".join(sorted(IGNORED_FEATURES))})
+            mlflow.log_metrics({**{f"holdout_{k}": v for k, v in metrics.items()}, "search_seconds": search.seconds})
+            example = holdout[columns].head(5)
+            info = mlflow.sklearn.log_model(
+                search.model, name="model",
+                signature=infer_signature(example, pd.Series(predictions[:5], name="prediction")),
+                input_example=example,
+                registered_model_name=settings.registered_model_name,
+                # skops (MLflow's safe default) refuses types it does not know: name the one we use.
+                skops_trusted_types=SKOPS_TRUSTED_TYPES,
+            )
+        version = int(info.registered_model_version)
+        client.set_registered_model_alias(settings.registered_model_name, CHALLENGER, str(version))
+        tag_version(client, settings.registered_model_name, version,
+                    {"train_start": window_start, "train_end": window_end, "holdout_mae": round(metrics["mae"], 4)})
+        context.report_asset_materialization(
+            metadata={
+                "version": version,
+                "registered_model": settings.registered_model_name,
+                "run_id": run.info.run_id,
+                **{f"holdout_{k}": round(v, 4) for k, v in metrics.items()},
+                "search_seconds": round(search.seconds, 2),
+                "best_params": as_json(search.params),
+                "mlflow_run": {"raw_value": run_link(settings, run), "type": "url"},
+            },
+            data_version=str(version),
+        )
+
+
+def run_link(settings, run) -> str:
+    if settings.target == "databricks":
+        return f"#mlflow/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+    return f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
+
+
+if __name__ == "__main__":
+    main()

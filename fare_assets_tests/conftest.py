@@ -1,0 +1,45 @@
+"""Fixtures shared by the whole suite: real data location, isolated homes, one trained pipeline."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data" / "nyc_tlc"
+
+
+def tlc_sample(month: int) -> Path:
+    return SHARED_DATA / f"yellow_tripdata_sample_2019-{month:02d}.csv"
+
+
+@pytest.fixture(scope="session")
+def nyc_tlc_dir() -> Path:
+    if not tlc_sample(1).exists():
+        pytest.skip(f"real TLC samples not found at {SHARED_DATA} (they live in ../shared beside the repo)")
+    return SHARED_DATA
+
+
+def settings_env(home: Path, **overrides: str) -> dict[str, str]:
+    """FARE_ASSETS_* variables for an isolated home; a free port so parallel homes never collide."""
+    env = {"FARE_ASSETS_HOME": str(home), "FARE_ASSETS_SERVING_PORT": str(free_port())}
+    env.update({f"FARE_ASSETS_{k.upper()}": v for k, v in overrides.items()})
+    return env
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(autouse=True)
+def _no_ambient_settings(monkeypatch):
+    """Tests never read the developer's own FARE_ASSETS_* or DAGSTER_HOME."""
+    for key in list(os.environ):
+        if key.startswith("FARE_ASSETS_") or key == "DAGSTER_HOME":
+            monkeypatch.delenv(key)

@@ -1,0 +1,51 @@
+"""A whole fare-assets deployment in a temp folder: real MLflow, Delta tables, Pipes subprocesses."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from fare_assets.definitions import build_definitions
+from fare_assets.instance import open_instance
+from fare_assets.settings import Settings
+from fare_assets.tasks.registry import alias_version
+from fare_assets.tasks.storage import LocalTableStore
+from fare_assets_tests.conftest import settings_env
+
+
+class Pipeline:
+    def __init__(self, home: Path, **overrides: str):
+        self.env = settings_env(home, **overrides)
+        self.settings = Settings.from_env(self.env)
+        self.defs = build_definitions(self.settings)
+        self.instance = open_instance(self.settings)
+        self.store = LocalTableStore(self.settings)
+        self.client = MlflowClient(self.settings.tracking_uri, self.settings.registry_uri)
+
+    def run_job(self, name: str, run_config: dict | None = None, raise_on_error: bool = True):
+        return self.defs.get_job_def(name).execute_in_process(
+            instance=self.instance, run_config=run_config, raise_on_error=raise_on_error
+        )
+
+    def materialize(self, *asset_names: str, run_config: dict | None = None, raise_on_error: bool = True):
+        from dagster import AssetSelection, define_asset_job
+
+        job = define_asset_job("adhoc", AssetSelection.assets(*asset_names)).resolve(
+            asset_graph=self.defs.resolve_asset_graph(), resource_defs=self.defs.resources
+        )
+        return job.execute_in_process(instance=self.instance, run_config=run_config, raise_on_error=raise_on_error)
+
+    def alias(self, alias: str) -> int | None:
+        return alias_version(self.client, self.settings.registered_model_name, alias)
+
+    def latest_metadata(self, asset: str) -> dict:
+        from dagster import AssetKey
+
+        event = self.instance.get_latest_materialization_event(AssetKey(asset))
+        return {k: v.value for k, v in event.asset_materialization.metadata.items()}
+
+    def stop_endpoint(self) -> None:
+        from fare_assets.serving.manager import LocalEndpoint
+
+        LocalEndpoint.from_settings(self.settings).stop()
