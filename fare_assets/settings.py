@@ -135,6 +135,12 @@ class Settings:
                 f"FARE_ASSETS_TRAIN_START={settings.train_start} must be before "
                 f"FARE_ASSETS_TRAIN_END={settings.train_end} (the end is exclusive)"
             )
+        if settings.target == "databricks" and not settings.volume.startswith("/Volumes/"):
+            raise SettingsError(
+                "FARE_ASSETS_TARGET=databricks needs FARE_ASSETS_VOLUME=/Volumes/<catalog>/<schema>/<volume> "
+                f"(got {settings.volume!r}) and Databricks authentication through the SDK's unified "
+                "configuration (DATABRICKS_HOST with a profile or token); see the README, 'Run on Databricks'"
+            )
         return settings
 
     def to_env(self) -> dict[str, str]:

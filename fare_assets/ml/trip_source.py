@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fare_assets.ml.schema import PICKUP_TIME
-from fare_assets.ml.sources import in_window, read_trip_files
+from fare_assets.ml.schema import PICKUP_TIME, TRIP_ID
+from fare_assets.ml.sources import in_window, read_trip_files, trip_ids
 from fare_assets.ml.tlc import download_months, parse_tlc_months
 
 TRAINING_DAYS = 60
@@ -54,7 +54,8 @@ class FileSource(TripSource):
     def _all(self) -> pd.DataFrame:
         if self._trips is None:
             frames = [read_trip_files(p) for p in self.paths]
-            trips = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+            trips = pd.concat(frames, ignore_index=True)
+            trips[TRIP_ID] = trip_ids(trips)  # unique across files, not only within each
             self._trips = trips.sort_values(PICKUP_TIME, kind="stable", ignore_index=True)
         return self._trips
 

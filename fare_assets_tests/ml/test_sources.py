@@ -1,0 +1,147 @@
+"""Trip sources: every accepted schema normalises to one frame; bad rows are counted by reason."""
+
+from __future__ import annotations
+
+import http.server
+import threading
+from functools import partial
+
+import pandas as pd
+import pytest
+
+from fare_assets.ml.schema import TRIP_COLUMNS
+from fare_assets.ml.sources import TripSchemaError, clean_trips, normalise_trips, read_trip_files
+from fare_assets.ml.tlc import download_months, parse_tlc_months
+from fare_assets.ml.trip_source import open_trip_source
+
+TRIPS = {
+    "pickup": ["2019-01-01 08:00:00", "2019-01-01 09:30:00", "2019-01-02 17:05:00"],
+    "dropoff": ["2019-01-01 08:12:00", "2019-01-01 09:50:00", "2019-01-02 17:40:00"],
+    "distance": [1.2, 3.4, 9.8],
+    "fare": [7.5, 14.0, 30.5],
+}
+
+
+def official_tlc() -> pd.DataFrame:
+    return pd.DataFrame({
+        "VendorID": [1, 2, 1], "tpep_pickup_datetime": TRIPS["pickup"], "tpep_dropoff_datetime": TRIPS["dropoff"],
+        "passenger_count": 1, "trip_distance": TRIPS["distance"], "RatecodeID": 1,
+        "PULocationID": [161, 236, 132], "DOLocationID": [237, 141, 48], "fare_amount": TRIPS["fare"],
+    })
+
+
+def snake_case() -> pd.DataFrame:
+    return pd.DataFrame({
+        "vendor_id": [1, 2, 1], "pickup_datetime": TRIPS["pickup"], "dropoff_datetime": TRIPS["dropoff"],
+        "trip_distance": TRIPS["distance"], "pickup_location_id": [161, 236, 132],
+        "dropoff_location_id": [237, 141, 48], "fare_amount": TRIPS["fare"],
+    })
+
+
+def databricks_samples() -> pd.DataFrame:
+    return pd.DataFrame({
+        "tpep_pickup_datetime": TRIPS["pickup"], "tpep_dropoff_datetime": TRIPS["dropoff"],
+        "trip_distance": TRIPS["distance"], "fare_amount": TRIPS["fare"],
+        "pickup_zip": [10001, 10003, 11430], "dropoff_zip": [10019, 10021, 10011],
+    })
+
+
+CORE = ["tpep_pickup_datetime", "tpep_dropoff_datetime", "trip_distance", "fare_amount"]
+
+
+def test_files_in_all_three_schemas_normalise_to_the_same_frame(tmp_path):
+    official_tlc().to_parquet(tmp_path / "official.parquet")
+    snake_case().to_csv(tmp_path / "snake.csv", index=False)
+    databricks_samples().to_csv(tmp_path / "samples.csv", index=False)
+    frames = {name: read_trip_files(str(tmp_path / name)) for name in ("official.parquet", "snake.csv", "samples.csv")}
+    for frame in frames.values():
+        assert list(frame.columns) == list(TRIP_COLUMNS)
+        assert {c: str(t) for c, t in frame.dtypes.items()} == TRIP_COLUMNS
+        pd.testing.assert_frame_equal(frame[CORE], frames["official.parquet"][CORE])
+    assert frames["snake.csv"]["pickup_location_id"].tolist() == [161, 236, 132]
+    assert frames["samples.csv"]["pickup_zip"].tolist() == [10001, 10003, 11430]
+    assert frames["samples.csv"]["pickup_location_id"].isna().all()
+
+
+def test_trip_ids_are_stable_across_reads_and_unique_for_repeated_trips():
+    doubled = pd.concat([snake_case(), snake_case().iloc[[0]]], ignore_index=True)
+    first, second = normalise_trips(doubled), normalise_trips(doubled)
+    assert first["trip_id"].tolist() == second["trip_id"].tolist()
+    assert first["trip_id"].is_unique
+
+
+def test_bad_rows_are_rejected_and_counted_by_reason():
+    raw = snake_case()
+    bad = pd.DataFrame({
+        "vendor_id": 1,
+        "pickup_datetime": ["not a time", "2019-01-01 10:00:00", "2019-01-01 10:00:00", "2019-01-01 10:00:00",
+                            "2019-01-01 10:00:00", "2019-01-01 10:00:00"],
+        "dropoff_datetime": ["2019-01-01 10:10:00", "2019-01-01 10:10:00", "2019-01-01 10:10:00",
+                             "2019-01-01 10:00:30", "2019-01-02 10:00:00", "2019-01-01 10:10:00"],
+        "trip_distance": [1.0, 0.0, 1.0, 1.0, 1.0, 1.0],
+        "pickup_location_id": 1, "dropoff_location_id": 2,
+        "fare_amount": [5.0, 5.0, -3.0, 5.0, 5.0, 900.0],
+    })
+    kept, rejected = clean_trips(normalise_trips(pd.concat([raw, bad], ignore_index=True)))
+    assert len(kept) == 3
+    assert rejected == {
+        "missing_pickup_time": 1, "non_positive_distance": 1, "non_positive_fare": 1,
+        "duration_under_1_min": 1, "duration_over_4_hours": 1, "fare_over_500": 1,
+    }
+
+
+def test_a_wrong_schema_names_the_missing_columns():
+    with pytest.raises(TripSchemaError) as error:
+        normalise_trips(snake_case().drop(columns=["fare_amount", "dropoff_datetime"]))
+    assert "fare_amount" in str(error.value) and "dropoff_datetime" in str(error.value)
+
+
+def test_a_mistyped_column_is_named_with_an_example_value():
+    raw = snake_case().assign(fare_amount=["cheap", "dear", "free"])
+    with pytest.raises(TripSchemaError, match="'fare_amount' should hold numeric values but holds values like 'cheap'"):
+        normalise_trips(raw)
+
+
+def test_the_file_source_defaults_to_its_first_sixty_days(tmp_path):
+    snake_case().to_csv(tmp_path / "trips.csv", index=False)
+    source = open_trip_source(str(tmp_path / "*.csv"), cache_dir=tmp_path, tlc_base_url="unused")
+    assert source.default_training_window() == (pd.Timestamp("2019-01-01"), pd.Timestamp("2019-03-02"))
+    assert len(source.read(pd.Timestamp("2019-01-02"), pd.Timestamp("2019-01-03"))) == 1
+
+
+def test_tlc_months_are_downloaded_once_from_the_configured_base_url(tmp_path):
+    served = tmp_path / "served"
+    served.mkdir()
+    official_tlc().to_parquet(served / "yellow_tripdata_2019-01.parquet")
+    february = official_tlc()
+    for column in ("tpep_pickup_datetime", "tpep_dropoff_datetime"):
+        february[column] = pd.to_datetime(february[column]) + pd.DateOffset(months=1)
+    february.to_parquet(served / "yellow_tripdata_2019-02.parquet")
+    requests = []
+
+    class Handler(http.server.SimpleHTTPRequestHandler):
+        def log_message(self, *args):
+            requests.append(self.path)
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), partial(Handler, directory=str(served)))
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    base_url = f"http://127.0.0.1:{server.server_address[1]}"
+    try:
+        months = parse_tlc_months("tlc:2019-01..2019-02")
+        assert months == ["2019-01", "2019-02"]
+        first = download_months(months, base_url, tmp_path / "cache", progress=False)
+        again = download_months(months, base_url, tmp_path / "cache", progress=False)
+        assert first == again and all(p.exists() for p in first)
+        assert len(requests) == 2  # the second call used the cache
+        source = open_trip_source("tlc:2019-01..2019-02", cache_dir=tmp_path, tlc_base_url=base_url)
+        assert len(source.read(pd.Timestamp("2019-01-01"), pd.Timestamp("2019-02-01"))) == 3
+        with pytest.raises(OSError, match="yellow_tripdata_2019-03.parquet"):
+            download_months(["2019-03"], base_url, tmp_path / "cache", progress=False)
+        assert not list((tmp_path / "cache").glob("*.part"))
+    finally:
+        server.shutdown()
+
+
+def test_a_malformed_tlc_spec_says_how_to_write_it():
+    with pytest.raises(ValueError, match="tlc:YYYY-MM"):
+        parse_tlc_months("tlc:2019")

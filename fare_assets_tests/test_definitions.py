@@ -1,0 +1,65 @@
+"""The Definitions: exactly the lineage of ARCHITECTURE.md, the three jobs, two schedules, one sensor."""
+
+import pytest
+from dagster import AssetKey
+
+from fare_assets.definitions import build_definitions
+from fare_assets.settings import Settings, SettingsError
+
+LINEAGE = {
+    "trips": set(),
+    "feature_table": {"trips"},
+    "model_version": {"feature_table"},
+    "training_baseline": {"feature_table", "model_version"},
+    "champion_alias": {"model_version"},
+    "serving_endpoint": {"champion_alias"},
+    "predictions": {"trips", "champion_alias"},
+    "model_monitoring": {"predictions", "training_baseline"},
+}
+
+
+@pytest.fixture(scope="module")
+def defs(tmp_path_factory):
+    return build_definitions(Settings.from_env({"FARE_ASSETS_HOME": str(tmp_path_factory.mktemp("home"))}))
+
+
+def test_lineage_is_exactly_the_agreed_graph(defs):
+    graph = defs.resolve_asset_graph()
+    lineage = {key.to_user_string(): {p.to_user_string() for p in graph.get(key).parent_keys}
+               for key in graph.get_all_asset_keys()}
+    assert lineage == LINEAGE
+
+
+def test_trips_is_external_and_every_other_asset_is_materializable(defs):
+    graph = defs.resolve_asset_graph()
+    assert not graph.get(AssetKey("trips")).is_materializable
+    assert all(graph.get(AssetKey(name)).is_materializable for name in LINEAGE if name != "trips")
+
+
+def test_every_asset_has_a_description(defs):
+    graph = defs.resolve_asset_graph()
+    assert all(graph.get(AssetKey(name)).description for name in LINEAGE)
+
+
+def test_jobs_select_their_stages(defs):
+    def selected(job):
+        return {k.to_user_string() for k in defs.resolve_job_def(job).asset_layer.selected_asset_keys}
+
+    assert selected("training_job") == {
+        "feature_table", "model_version", "training_baseline", "champion_alias", "serving_endpoint"}
+    assert selected("batch_inference_job") == {"predictions"}
+    assert selected("monitoring_job") == {"model_monitoring"}
+
+
+def test_schedules_and_the_drift_sensor_exist(defs):
+    schedules = {s.name: s for s in defs.schedules}
+    assert schedules["batch_inference_schedule"].cron_schedule == "0 */6 * * *"
+    assert schedules["batch_inference_schedule"].job_name == "batch_inference_job"
+    assert schedules["monitoring_schedule"].job_name == "monitoring_job"
+    [sensor] = defs.sensors
+    assert sensor.name == "drift_sensor" and sensor.job_name == "training_job"
+
+
+def test_the_databricks_target_without_configuration_fails_with_what_to_set(tmp_path):
+    with pytest.raises(SettingsError, match="FARE_ASSETS_VOLUME=/Volumes/<catalog>/<schema>/<volume>"):
+        Settings.from_env({"FARE_ASSETS_HOME": str(tmp_path), "FARE_ASSETS_TARGET": "databricks"})

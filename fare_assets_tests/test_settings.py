@@ -1,0 +1,50 @@
+"""Settings: defaults like the seed's variables; a wrong value names the variable and the accepted forms."""
+
+from datetime import timedelta
+
+import pytest
+
+from fare_assets.settings import Settings, SettingsError
+
+
+def test_defaults_follow_the_seed_names():
+    settings = Settings.from_env({})
+    assert settings.target == "local"
+    assert settings.registered_model_name == "main.ml_serving.fare_predictor"
+    assert settings.endpoint_name == "ml_serving_fare_predictor_endpoint"
+    assert settings.batch_window == timedelta(hours=6)
+    assert settings.monitor_window == timedelta(hours=24)
+    assert settings.home.name == ".fare_assets"
+
+
+def test_settings_survive_the_trip_to_a_task_and_back():
+    settings = Settings.from_env({"FARE_ASSETS_BATCH_WINDOW": "7d", "FARE_ASSETS_TRAIN_START": "2019-01-01"})
+    assert Settings.from_env(settings.to_env()) == settings
+
+
+def test_the_serving_token_never_travels_with_the_settings():
+    env = Settings.from_env({"FARE_ASSETS_SERVING_TOKEN": "s3cret"}).to_env()
+    assert "s3cret" not in str(env)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "named"),
+    [
+        ("FARE_ASSETS_BATCH_WINDOW", "six hours", "6h"),
+        ("FARE_ASSETS_MONITOR_WINDOW", "0h", "24h"),
+        ("FARE_ASSETS_TARGET", "cloud", "local, databricks"),
+        ("FARE_ASSETS_TRAIN_START", "2016/01/01", "YYYY-MM-DD"),
+        ("FARE_ASSETS_SERVING_PORT", "70000", "1 to 65535"),
+        ("FARE_ASSETS_SCHEMA", "ml-serving", "identifier"),
+        ("FARE_ASSETS_LOCATION_FEATURES", "maybe", "true or false"),
+    ],
+)
+def test_a_wrong_value_names_the_variable_and_the_accepted_forms(variable, value, named):
+    with pytest.raises(SettingsError) as error:
+        Settings.from_env({variable: value})
+    assert variable in str(error.value) and named in str(error.value)
+
+
+def test_training_window_must_not_be_empty():
+    with pytest.raises(SettingsError, match="must be before"):
+        Settings.from_env({"FARE_ASSETS_TRAIN_START": "2016-03-01", "FARE_ASSETS_TRAIN_END": "2016-01-01"})
