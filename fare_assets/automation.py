@@ -5,10 +5,9 @@ from datetime import timedelta
 
 import pandas as pd
 from dagster import (
-    AssetKey, AssetSelection, DefaultScheduleStatus, DefaultSensorStatus, EventLogEntry, RunRequest,
-    SensorEvaluationContext, SkipReason, asset_sensor, define_asset_job,
+    AssetKey, AssetRecordsFilter, AssetSelection, DefaultScheduleStatus, DefaultSensorStatus, RunRequest,
+    ScheduleDefinition, SensorEvaluationContext, SkipReason, define_asset_job, sensor,
 )
-from dagster import ScheduleDefinition
 
 from fare_assets.settings import Settings
 
@@ -43,22 +42,37 @@ def retraining_window(watermark: pd.Timestamp, retrain_days: int) -> tuple[str, 
 
 
 def build_drift_sensor(settings: Settings):
-    @asset_sensor(
-        asset_key=AssetKey("model_monitoring"), job=training_job, name="drift_sensor",
-        default_status=DefaultSensorStatus.STOPPED, minimum_interval_seconds=60,
+    @sensor(
+        name="drift_sensor", job=training_job, default_status=DefaultSensorStatus.STOPPED,
+        minimum_interval_seconds=60,
         description="Requests training_job once for each model_monitoring result that says should_retrain.",
     )
-    def drift_sensor(context: SensorEvaluationContext, asset_event: EventLogEntry):
-        # asset_sensor keeps the cursor: each monitoring result is seen exactly once.
-        metadata = asset_event.asset_materialization.metadata
-        if not metadata.get("should_retrain") or not metadata["should_retrain"].value:
-            return SkipReason(f"monitoring result {asset_event.run_id} does not ask for retraining")
-        start, end = retraining_window(pd.Timestamp(metadata["watermark"].value), settings.retrain_days)
-        fired = metadata["fired"].value if "fired" in metadata else []
-        return RunRequest(
-            run_key=f"retrain-for-monitoring-run-{asset_event.run_id}",
-            run_config={"ops": {"feature_table": {"config": {"train_start": start, "train_end": end}}}},
-            tags={"fare_assets/trigger": "drift", "fare_assets/fired": ",".join(fired)[:200]},
-        )
+    def drift_sensor(context: SensorEvaluationContext):
+        # The cursor is the storage id of the last monitoring result seen: each result is judged
+        # once, and every firing one (not only the newest) gets its own run key.
+        after = int(context.cursor) if context.cursor else None
+        records = context.instance.fetch_materializations(
+            AssetRecordsFilter(asset_key=AssetKey("model_monitoring"), after_storage_id=after),
+            limit=100, ascending=True,
+        ).records
+        if not records:
+            return SkipReason("no new model_monitoring result")
+        context.update_cursor(str(records[-1].storage_id))
+        requests = [retraining_request(r, settings.retrain_days) for r in records]
+        return [r for r in requests if r is not None] or SkipReason(
+            f"{len(records)} new monitoring result(s), none asks for retraining")
 
     return drift_sensor
+
+
+def retraining_request(record, retrain_days: int) -> RunRequest | None:
+    metadata = record.asset_materialization.metadata
+    if "should_retrain" not in metadata or not metadata["should_retrain"].value:
+        return None
+    start, end = retraining_window(pd.Timestamp(metadata["watermark"].value), retrain_days)
+    fired = metadata["fired"].value if "fired" in metadata else []
+    return RunRequest(
+        run_key=f"retrain-for-monitoring-result-{record.storage_id}",
+        run_config={"ops": {"feature_table": {"config": {"train_start": start, "train_end": end}}}},
+        tags={"fare_assets/trigger": "drift", "fare_assets/fired": ",".join(fired)[:200]},
+    )

@@ -9,11 +9,18 @@ import pandas as pd
 from fare_assets.ml.drift import evaluate_window, profile_from_rows
 from fare_assets.ml.schema import PICKUP_TIME
 from fare_assets.tasks.common import (
-    BASELINE_TABLE, MONITORING_TABLE, PREDICTIONS_TABLE, as_json, current_watermark,
+    BASELINE_TABLE, MONITORING_TABLE, PREDICTIONS_TABLE, WATERMARK_TABLE, as_json, current_watermark,
 )
 from fare_assets.tasks.pipes import open_task_pipes, task_settings
 from fare_assets.tasks.score_batch import scored_at_now
 from fare_assets.tasks.storage import open_table_store
+
+
+# Explicit types: a "no data" row is all nulls, and must still append to the same schema.
+MONITORING_DTYPES = {
+    "model_version": "Int64", "rows": "int64", "prediction_drift_z": "float64", "feature_drift_z": "float64",
+    "mae": "float64", "mae_degradation": "float64", "seed_alert": "bool", "should_retrain": "bool",
+}
 
 
 def main() -> None:
@@ -23,7 +30,7 @@ def main() -> None:
         watermark = current_watermark(store, settings)
         if watermark is None:
             raise RuntimeError("no watermark yet: run the training job and batch inference first")
-        start = watermark - settings.monitor_window
+        start = monitoring_start(store, watermark, settings.monitor_window)
         window = window_predictions(store, start, watermark)
         version = int(window["model_version"].max()) if len(window) else None
         result = {"status": "no_data", "rows": 0, "should_retrain": False, "fired": []}
@@ -32,10 +39,10 @@ def main() -> None:
             baseline = store.read(BASELINE_TABLE, filters=[("model_version", "=", version)])
             if baseline is None or baseline.empty:
                 raise RuntimeError(f"no training_baseline rows for model version {version}")
-            hours = settings.monitor_window.total_seconds() / 3600
+            hours = (watermark - start).total_seconds() / 3600
             result = evaluate_window(profile_from_rows(baseline), window, hours)
         row = monitoring_row(result, start, watermark, version)
-        store.append(MONITORING_TABLE, pd.DataFrame([row]))
+        store.append(MONITORING_TABLE, pd.DataFrame([row]).astype(MONITORING_DTYPES))
         context.report_asset_materialization(metadata={
             "status": result["status"], "rows": int(result["rows"]),
             "should_retrain": bool(result["should_retrain"]),
@@ -44,6 +51,14 @@ def main() -> None:
             "model_version": version if version is not None else "none",
             "details": as_json(json.loads(row["details"])),
         })
+
+
+def monitoring_start(store, watermark: pd.Timestamp, monitor_window) -> pd.Timestamp:
+    """The monitoring window, clipped to data time that batch scoring has covered: before the
+    first scored window there are no predictions, and counting it would fake a volume drop."""
+    scored = store.read(WATERMARK_TABLE)
+    first_scored = pd.Timestamp(scored["window_start"].min()) if scored is not None and len(scored) else watermark
+    return max(watermark - monitor_window, first_scored)
 
 
 def window_predictions(store, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
