@@ -43,3 +43,17 @@ def _no_ambient_settings(monkeypatch):
     for key in list(os.environ):
         if key.startswith("FARE_ASSETS_") or key == "DAGSTER_HOME":
             monkeypatch.delenv(key)
+
+
+TRAINING_ASSETS = ("feature_table", "model_version", "training_baseline", "champion_alias")
+
+
+@pytest.fixture(scope="session")
+def trained_pipeline(tmp_path_factory):
+    """One trained deployment per session: three weeks of synthetic trips, version 1 is Champion."""
+    from fare_assets_tests.pipeline import Pipeline
+
+    pipeline = Pipeline(tmp_path_factory.mktemp("trained_home"), train_start="2016-01-01", train_end="2016-01-22")
+    pipeline.materialize(*TRAINING_ASSETS)
+    yield pipeline
+    pipeline.stop_endpoint()

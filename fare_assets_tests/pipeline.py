@@ -36,8 +36,26 @@ class Pipeline:
         )
         return job.execute_in_process(instance=self.instance, run_config=run_config, raise_on_error=raise_on_error)
 
+    @staticmethod
+    def failure_message(result) -> str:
+        """The whole chain of the failed step's error, as a user reads it in the UI."""
+        [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+        error, messages = failure.event_specific_data.error, []
+        while error is not None:
+            messages.append(error.message)
+            error = error.cause
+        return "\n".join(messages)
+
     def alias(self, alias: str) -> int | None:
         return alias_version(self.client, self.settings.registered_model_name, alias)
+
+    def model_info(self, version: int):
+        import mlflow
+        from mlflow.models import get_model_info
+
+        mlflow.set_tracking_uri(self.settings.tracking_uri)
+        mlflow.set_registry_uri(self.settings.registry_uri)
+        return get_model_info(f"models:/{self.settings.registered_model_name}/{version}")
 
     def latest_metadata(self, asset: str) -> dict:
         from dagster import AssetKey

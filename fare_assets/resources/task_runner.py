@@ -5,9 +5,28 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from dagster import AssetExecutionContext, ConfigurableResource, MaterializeResult, PipesSubprocessClient
+from dagster import AssetExecutionContext, ConfigurableResource, DagsterEventType, MaterializeResult, PipesSubprocessClient
+from dagster._core.errors import DagsterPipesExecutionError
 
 from fare_assets.settings import Settings
+
+
+class TaskFailed(Exception):
+    """A task failed; the message is the task's own error, not only its exit code."""
+
+    def __init__(self, task: str, reason: str):
+        super().__init__(f"task {task} failed: {reason}")
+
+
+def task_exception(context: AssetExecutionContext) -> str | None:
+    """The exception a task reported through Pipes before exiting ("Type: message")."""
+    records = context.instance.all_logs(context.run_id, of_type=DagsterEventType.ENGINE_EVENT)
+    for record in reversed(records):
+        event = record.dagster_event
+        error = event.engine_event_data.error if event and event.engine_event_data else None
+        if error and event.step_key == context.op_execution_context.node_handle.name:
+            return error.message.strip()
+    return None
 
 
 class TaskRunner(ConfigurableResource):
@@ -30,9 +49,12 @@ class LocalTaskRunner(TaskRunner):
     """`python -m fare_assets.tasks.<task>` in a subprocess of the Dagster run's interpreter."""
 
     def run(self, context, task, params=None):
-        invocation = PipesSubprocessClient().run(
-            command=[sys.executable, "-m", f"fare_assets.tasks.{task}"],
-            context=context,
-            extras=self.extras(params),
-        )
+        try:
+            invocation = PipesSubprocessClient().run(
+                command=[sys.executable, "-m", f"fare_assets.tasks.{task}"],
+                context=context,
+                extras=self.extras(params),
+            )
+        except DagsterPipesExecutionError as error:
+            raise TaskFailed(task, task_exception(context) or str(error)) from error
         return invocation.get_materialize_result()

@@ -1,0 +1,55 @@
+"""champion_alias through real Pipes subprocesses and a real MLflow registry."""
+
+import shutil
+from pathlib import Path
+
+from fare_assets_tests.pipeline import Pipeline
+
+
+def test_first_training_promotes_the_challenger_because_there_is_no_champion(trained_pipeline):
+    decision = trained_pipeline.latest_metadata("champion_alias")
+    assert decision["promoted"] is True and decision["reason"] == "no Champion yet"
+    assert trained_pipeline.alias("Champion") == trained_pipeline.alias("Challenger")
+
+
+def test_model_version_records_a_full_signature_and_search_trials(trained_pipeline):
+    meta = trained_pipeline.latest_metadata("model_version")
+    run = trained_pipeline.client.get_run(meta["run_id"])
+    assert {"holdout_mae", "holdout_rmse", "holdout_r2"} <= set(run.data.metrics)
+    children = trained_pipeline.client.search_runs(
+        [run.info.experiment_id], f"tags.mlflow.parentRunId = '{meta['run_id']}'")
+    assert len(children) >= 4
+    info = trained_pipeline.model_info(meta["version"])
+    assert [c["name"] for c in info.signature.inputs.to_dict()] == [
+        "trip_distance", "pickup_hour", "pickup_dayofweek", "pickup_month", "is_weekend", "is_rush_hour"]
+    assert info.signature.outputs is not None
+
+
+def test_a_challenger_within_noise_keeps_the_champion_and_the_decision_is_recorded(tmp_path):
+    pipeline = Pipeline(tmp_path, train_start="2016-01-01", train_end="2016-01-15")
+    pipeline.materialize("feature_table", "model_version", "champion_alias")
+    pipeline.materialize("model_version", "champion_alias")  # same window, same data: a twin model
+    decision = pipeline.latest_metadata("champion_alias")
+    assert decision["challenger_version"] == 2 and decision["champion_version"] == 1
+    assert decision["promoted"] is False
+    assert decision["interval_low"] <= 0 <= decision["interval_high"]
+    tags = pipeline.client.get_model_version(pipeline.settings.registered_model_name, "2").tags
+    assert tags["champion_decision_promote"] == "False"
+    assert float(tags["champion_decision_champion_mae"]) > 0
+    assert pipeline.alias("Champion") == 1 and pipeline.alias("Challenger") == 2
+
+
+def test_a_challenger_that_fails_to_load_keeps_the_champion_and_names_the_error(trained_pipeline):
+    pipeline = trained_pipeline
+    champion = pipeline.alias("Champion")
+    pipeline.materialize("model_version")
+    broken = pipeline.alias("Challenger")
+    source = pipeline.client.get_model_version(pipeline.settings.registered_model_name, str(broken)).source
+    artifacts = Path(pipeline.client.get_model_version_download_uri(pipeline.settings.registered_model_name, str(broken)).removeprefix("file://"))
+    shutil.rmtree(artifacts)
+    result = pipeline.materialize("champion_alias", raise_on_error=False)
+    assert not result.success
+    message = pipeline.failure_message(result)
+    assert f"could not load {pipeline.settings.registered_model_name} version {broken}" in message
+    assert pipeline.alias("Champion") == champion
+    assert source  # the broken version stays registered, just never promoted
