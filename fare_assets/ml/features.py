@@ -26,7 +26,7 @@ def feature_columns(include_location: bool = False) -> list[str]:
 def compute_features(trips: pd.DataFrame, include_location: bool = False) -> pd.DataFrame:
     """Return the model's input columns for each trip, index aligned with `trips`."""
     pickup = pd.to_datetime(trips[PICKUP_TIME])
-    dayofweek = (pickup.dt.dayofweek + 1) % 7 + 1  # pandas counts Monday = 0
+    dayofweek = (pickup.dt.day_of_week + 1) % 7 + 1  # pandas counts Monday = 0
     hour = pickup.dt.hour
     is_weekend = dayofweek.isin(WEEKEND_DAYS)
     features = pd.DataFrame(
