@@ -1,0 +1,85 @@
+"""Unity Catalog tables as tasks see them: the LocalTableStore interface over Spark tables.
+
+Written with plain Spark SQL (no MERGE, no replaceWhere) so a local Spark session runs the
+same code in tests; on Databricks the tables are Delta, the platform default.
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from fare_assets.settings import Settings
+
+_OPERATORS = {"=": "=", "==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
+
+
+class SparkTableStore:
+    """Tables named <catalog>.<schema>.<table>."""
+
+    def __init__(self, settings: Settings, spark=None):
+        self.settings = settings
+        self._spark = spark
+
+    @property
+    def spark(self):
+        from fare_assets.databricks.spark import get_spark
+
+        self._spark = self._spark or get_spark()
+        return self._spark
+
+    def location(self, table: str) -> str:
+        return self.settings.table_location(table)
+
+    def exists(self, table: str) -> bool:
+        return self.spark.catalog.tableExists(self.location(table))
+
+    def _frame(self, table: str, filters: list[tuple] | None = None):
+        from pyspark.sql import functions as F
+
+        frame = self.spark.table(self.location(table))
+        for column, op, value in filters or []:
+            value = value.to_pydatetime() if isinstance(value, pd.Timestamp) else value
+            frame = frame.where(_compare(F.col(column), _OPERATORS[op], F.lit(value)))
+        return frame
+
+    def read(self, table: str, filters: list[tuple] | None = None) -> pd.DataFrame | None:
+        return self._frame(table, filters).toPandas() if self.exists(table) else None
+
+    def count(self, table: str) -> int | None:
+        return self._frame(table).count() if self.exists(table) else None
+
+    def overwrite(self, table: str, frame: pd.DataFrame, where: str | None = None) -> None:
+        """Replace the table, or only the rows matching `where` (a SQL predicate)."""
+        if where and self.exists(table):
+            kept = self._frame(table).where(f"NOT ({where})").toPandas()
+            frame = pd.concat([kept, frame], ignore_index=True) if len(kept) else frame
+        self._write(frame, table, "overwrite")
+
+    def append(self, table: str, frame: pd.DataFrame) -> None:
+        self._write(frame, table, "append")
+
+    def insert_new(self, table: str, frame: pd.DataFrame, key: str) -> int:
+        """Insert the rows whose key is not in the table yet; return how many were inserted."""
+        if not self.exists(table):
+            self.append(table, frame)
+            return len(frame)
+        known = self._frame(table).select(key).distinct()
+        new = self._spark_frame(frame).join(known, on=key, how="left_anti").toPandas()
+        if len(new):
+            self.append(table, new)
+        return len(new)
+
+    def _spark_frame(self, frame: pd.DataFrame):
+        return self.spark.createDataFrame(frame)
+
+    def _write(self, frame: pd.DataFrame, table: str, mode: str) -> None:
+        schema = self.location(table).rsplit(".", 1)[0]
+        if not self.spark.catalog.databaseExists(schema):
+            self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
+        (self._spark_frame(frame).write.mode(mode).option("overwriteSchema", "true" if mode == "overwrite" else "false")
+         .saveAsTable(self.location(table)))
+
+
+def _compare(column, op: str, value):
+    return {"=": column == value, "!=": column != value, "<": column < value, "<=": column <= value,
+            ">": column > value, ">=": column >= value}[op]
