@@ -1,0 +1,123 @@
+"""`python -m fare_assets.serving.server --version N`: bind, load and verify N, then serve until SIGTERM.
+
+Settings come from FARE_ASSETS_* variables; the bearer token from FARE_ASSETS_SERVING_TOKEN. The
+process is normally started (detached) by LocalEndpoint.deploy, which also writes the admin secret.
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import logging
+import os
+import socket
+import sys
+import time
+from datetime import UTC, datetime
+from functools import partial
+
+from fare_assets.serving.state import ServingPaths, read_secret, write_json_atomically
+from fare_assets.settings import Settings, serving_token
+
+log = logging.getLogger("fare_assets.serving")
+EXIT_PORT_BUSY, EXIT_MODEL_REJECTED, EXIT_NO_SECRET = 3, 4, 5
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Claim the port before the slow model load: a busy port fails in milliseconds, and clients
+    that connect during the load wait in the backlog instead of being refused."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, port))
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m fare_assets.serving.server", description=__doc__)
+    parser.add_argument("--version", type=int, required=True, help="registered model version to serve")
+    parser.add_argument("--source", default=None,
+                        help="the version's artifact URI, as the registry gives it (default: models:/<name>/<version>)")
+    parser.add_argument("--host", default=settings.serving_host)
+    parser.add_argument("--port", type=int, default=settings.serving_port)
+    return parser.parse_args(argv)
+
+
+def state_writer(paths: ServingPaths, settings: Settings, host: str, port: int):
+    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def write(served, previous=None) -> None:
+        write_json_atomically(paths.state, {
+            "pid": os.getpid(), "url": f"http://{host}:{port}", "host": host, "port": port,
+            "endpoint": settings.endpoint_name, "model": served.model_name, "version": served.version,
+            "previous_version": previous.version if previous is not None else None,
+            "started_at": started_at, "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "server_log": str(paths.server_log), "access_log": str(paths.access_log),
+        })
+    return write
+
+
+def main(argv: list[str] | None = None) -> int:
+    started = time.perf_counter()
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    # Set before numpy and sklearn load their thread pools. Requests are small: waking OpenMP
+    # threads costs more than a 1-row prediction, and on a busy machine they stall for
+    # milliseconds. One thread per predict; concurrency comes from requests, not from rows.
+    for variable in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(variable, "1")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    settings = Settings.from_env()
+    args = parse_args(argv, settings)
+    token = serving_token()
+    os.environ.pop("FARE_ASSETS_SERVING_TOKEN", None)  # nothing we load or spawn needs to see it
+    paths = ServingPaths(settings.serving_dir).ensure()
+    secret = read_secret(paths)
+    if secret is None:
+        log.error("no admin secret at %s: start the server with LocalEndpoint.deploy", paths.secret)
+        return EXIT_NO_SECRET
+    try:
+        sock = bind(args.host, args.port)
+    except OSError as error:
+        log.error("cannot listen on %s:%s: %s", args.host, args.port, error)
+        return EXIT_PORT_BUSY
+
+    import uvicorn
+
+    from fare_assets.serving.app import EndpointApp
+    from fare_assets.serving.metrics import AccessLog
+    from fare_assets.serving.model import ModelRejected, load_version
+
+    loader = partial(load_version, settings.registered_model_name,
+                     tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri)
+    try:
+        served = loader(args.version, args.source)
+    except ModelRejected as rejected:
+        log.error("%s", rejected)
+        return EXIT_MODEL_REJECTED
+    write_state = state_writer(paths, settings, args.host, args.port)
+
+    def on_swap(new) -> None:
+        gc.freeze()
+        write_state(new, app.previous)
+
+    app = EndpointApp(served, endpoint_name=settings.endpoint_name, token=token, admin_secret=secret,
+                      loader=loader, access_log=AccessLog(paths.access_log), on_swap=on_swap)
+    write_state(served)
+    # mlflow, pandas and sklearn leave ~350k long-lived objects; a full collection walks them all
+    # (~100-200 ms on 2 busy cores), a stall that would land on some request's latency. Frozen
+    # objects are skipped by the collector; new versions are frozen as they are swapped in.
+    gc.collect()
+    gc.freeze()
+    log.info("serving %s version %s on http://%s:%s (auth %s), ready in %.2f s", served.model_name,
+             served.version, args.host, args.port, "on" if token else "off", time.perf_counter() - started)
+    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
+                            log_level="warning", timeout_graceful_shutdown=10, server_header=False)
+    uvicorn.Server(config).run(sockets=[sock])
+    log.info("stopped")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
