@@ -15,6 +15,11 @@ def main(argv: list[str] | None = None) -> int:
     status = commands.add_parser("status", help="registry, endpoint, tables, watermark, newest monitoring row")
     status.add_argument("--json", action="store_true", help="print one JSON object")
     commands.add_parser("stop", help="stop the local serving endpoint")
+    replay = commands.add_parser(
+        "replay", help="score and monitor the source window by window up to DATE, retraining when the drift sensor asks")
+    replay.add_argument("--until", required=True, type=parse_until, metavar="DATE",
+                        help="stop once the watermark reaches this date (YYYY-MM-DD or ISO datetime)")
+    replay.add_argument("--json", action="store_true", help="one JSON object per step")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -40,7 +45,28 @@ def run_stop(settings: Settings, args) -> int:
     return 0
 
 
-COMMANDS = {"status": run_status, "stop": run_stop}
+def parse_until(raw: str):
+    import pandas as pd
+
+    try:
+        return pd.Timestamp(raw)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{raw!r} is not a date: write YYYY-MM-DD") from None
+
+
+def run_replay(settings: Settings, args) -> int:
+    from fare_assets.replay import Replay, ReplayError
+    from fare_assets.replay_output import print_replay, reserved_stdout
+
+    with reserved_stdout() as out:
+        try:
+            return print_replay(Replay(settings), args.until, args.json, out)
+        except ReplayError as error:
+            print(f"fare-assets replay: {error}", file=sys.stderr)
+            return 1
+
+
+COMMANDS = {"status": run_status, "stop": run_stop, "replay": run_replay}
 
 if __name__ == "__main__":
     sys.exit(main())

@@ -162,14 +162,23 @@ def evaluate_window(baseline: dict, window: pd.DataFrame, window_hours: float) -
         counts, days = np.asarray(base["dow_counts"], float), np.asarray(base["dow_days"], float)
         # Others: the baseline with the window's day-of-week mix. Calendar columns: against a
         # typical week (the baseline's trips per day, by day of week). Month: as it is.
-        mix = r.mix_weights(window["pickup_dayofweek"].to_numpy(int), counts)
+        # A baseline missing weekdays (the holdout of a short training window) is compared
+        # like with like: only the window's trips on the weekdays it knows, stratified; and
+        # calendar columns, which need a whole week on both sides, are not judged.
+        dow = window["pickup_dayofweek"].to_numpy(int)
+        known = counts[dow - 1] > 0
+        mix = r.mix_weights(dow[known], counts) if known.any() else None
         week = counts / days / np.sum(counts / days) if np.all(days > 0) else None
+        out["compared_rows"] = int(known.sum())
         for column in PROFILE_COLUMNS:
-            weights = None if column in r.NEVER_ELIGIBLE else week if column in r.CALENDAR else mix
-            stats = _column_stats(baseline["columns"][column], window[column].to_numpy(float),
-                                  weights)
+            stratified = column not in r.NEVER_ELIGIBLE and column not in r.CALENDAR
+            values = window[column].to_numpy(float)
+            weights = (mix if stratified else week if column in r.CALENDAR else None)
+            stats = _column_stats(baseline["columns"][column],
+                                  values[known] if stratified and known.any() else values, weights)
             stats["eligible"] = status == "ok" and column not in r.NEVER_ELIGIBLE and (
-                column not in r.WEEK_ONLY or hours >= r.WEEK_HOURS)
+                column not in r.WEEK_ONLY or (hours >= r.WEEK_HOURS and week is not None)) and (
+                not stratified or bool(known.sum() >= r.MIN_ROWS))
             out["columns"][column] = stats
     labelled_ok = (status == "ok" and labels["labelled"] >= r.MIN_LABELLED
                    and (baseline.get("labelled") or 0) >= r.MIN_LABELLED)

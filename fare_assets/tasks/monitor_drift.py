@@ -7,12 +7,13 @@ import json
 import pandas as pd
 
 from fare_assets.ml.drift import evaluate_window, profile_from_rows
+from fare_assets.ml.drift_checks import check_outcomes
 from fare_assets.ml.schema import PICKUP_TIME
 from fare_assets.tasks.common import (
     BASELINE_TABLE, MONITORING_TABLE, PREDICTIONS_TABLE, WATERMARK_TABLE, as_json, current_watermark,
 )
+from fare_assets.tasks.monitoring_report import chart_markdown, log_to_mlflow, render_chart
 from fare_assets.tasks.pipes import open_task_pipes, task_settings
-from fare_assets.tasks.score_batch import scored_at_now
 from fare_assets.tasks.storage import open_table_store
 
 
@@ -32,25 +33,49 @@ def main() -> None:
             raise RuntimeError("no watermark yet: run the training job and batch inference first")
         start = monitoring_start(store, watermark, settings.monitor_window)
         window = window_predictions(store, start, watermark)
-        version = int(window["model_version"].max()) if len(window) else None
-        result = {"status": "no_data", "rows": 0, "should_retrain": False, "fired": []}
-        if version is not None:
-            window = window[window["model_version"] == version]
-            baseline = store.read(BASELINE_TABLE, filters=[("model_version", "=", version)])
-            if baseline is None or baseline.empty:
-                raise RuntimeError(f"no training_baseline rows for model version {version}")
-            hours = (watermark - start).total_seconds() / 3600
-            result = evaluate_window(profile_from_rows(baseline), window, hours)
-        row = monitoring_row(result, start, watermark, version)
+        # A window scored by two versions (a retrain inside it) is judged on the newer one's trips.
+        version = int(window["model_version"].max()) if len(window) else last_scoring_version(store)
+        window = window[window["model_version"] == version]
+        baseline = profile_of(store, version)
+        result = evaluate_window(baseline, window, (watermark - start).total_seconds() / 3600)
+        row = monitoring_row(result, start, watermark, version if len(window) else None)
+        history = store.read(MONITORING_TABLE)
         store.append(MONITORING_TABLE, pd.DataFrame([row]).astype(MONITORING_DTYPES))
+        chart = render_chart(baseline, window, history, row, version)
         context.report_asset_materialization(metadata={
             "status": result["status"], "rows": int(result["rows"]),
-            "should_retrain": bool(result["should_retrain"]),
-            "fired": as_json([f["rule"] for f in result["fired"]]),
-            "window_start": str(start), "window_end": str(watermark), "watermark": str(watermark),
-            "model_version": version if version is not None else "none",
+            "should_retrain": bool(result["should_retrain"]), "fired": as_json(fired_rules(result)),
+            "mae": result["mae"], "window_start": str(start), "window_end": str(watermark),
+            "watermark": str(watermark), "model_version": version,
+            "drift_chart": chart_markdown(chart),
+            "mlflow_run_id": log_to_mlflow(settings, chart, row, result, version),
             "details": as_json(json.loads(row["details"])),
         })
+        # Every declared check, every run: a rule that was not judged passes and says so.
+        for outcome in check_outcomes(result):
+            context.report_asset_check(severity="WARN", **outcome)
+
+
+def fired_rules(result: dict) -> list[str]:
+    return list(dict.fromkeys(f["rule"] for f in result["fired"]))
+
+
+def last_scoring_version(store) -> int:
+    """An empty window is still judged and charted: against the version that scored last."""
+    scored = store.read(WATERMARK_TABLE)
+    if scored is not None and len(scored):
+        return int(scored.sort_values("window_end")["model_version"].iloc[-1])
+    versions = store.read(BASELINE_TABLE)
+    if versions is None or versions.empty:
+        raise RuntimeError("no training_baseline rows: run the training job first")
+    return int(versions["model_version"].max())
+
+
+def profile_of(store, version: int) -> dict:
+    baseline = store.read(BASELINE_TABLE, filters=[("model_version", "=", version)])
+    if baseline is None or baseline.empty:
+        raise RuntimeError(f"no training_baseline rows for model version {version}")
+    return profile_from_rows(baseline)
 
 
 def monitoring_start(store, watermark: pd.Timestamp, monitor_window) -> pd.Timestamp:
@@ -72,14 +97,14 @@ def monitoring_row(result: dict, start, end, version) -> dict:
         return float(value) if value is not None else None
 
     return {
-        "monitored_at": scored_at_now(), "window_start": start, "window_end": end,
+        "monitored_at": pd.Timestamp.now("UTC").tz_localize(None), "window_start": start, "window_end": end,
         "model_version": version, "rows": int(result["rows"]), "status": result["status"],
         "prediction_drift_z": number("seed_prediction_drift_z"),
         "feature_drift_z": number("seed_feature_drift_z"),
         "mae": number("mae"), "mae_degradation": number("seed_mae_degradation"),
         "seed_alert": bool(result.get("seed_alert", False)),
         "should_retrain": bool(result["should_retrain"]),
-        "fired": json.dumps([f["rule"] for f in result["fired"]]),
+        "fired": json.dumps(fired_rules(result)),
         "details": json.dumps(result, default=str),
     }
 

@@ -82,6 +82,19 @@ def test_calendar_columns_ineligible_under_a_week(synthetic_baseline):
     assert not week["should_retrain"], week["fired"]
 
 
+def test_a_baseline_missing_weekdays_compares_only_the_days_it_knows():
+    # The holdout of a one-week training window: about a day and a half, one whole Monday.
+    held = synthetic_trips(500, "2024-03-10 14:00", 1.4, seed=6)
+    short = build_baseline(held[list(FEATURE_COLUMNS)], held["prediction"].to_numpy(),
+                           held["fare_amount"].to_numpy(), held["time"])
+    week = synthetic_trips(2500, "2024-03-12", 7, seed=7)
+    result = evaluate_window(short, week, 168)
+    assert result["compared_rows"] == int((week["pickup_dayofweek"] == 2).sum())
+    for column in ("pickup_dayofweek", "is_weekend", "is_rush_hour"):
+        assert result["columns"][column]["eligible"] is False
+    assert result["columns"]["pickup_hour"]["stratified"] and not result["should_retrain"], result["fired"]
+
+
 def test_ks_matches_scipy_on_continuous_data():
     rng = np.random.default_rng(5)
     base, window = rng.normal(0, 1, 4000), rng.normal(0.15, 1, 600)

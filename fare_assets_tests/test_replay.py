@@ -1,0 +1,88 @@
+"""The closed loop, end to end: a fare rule change on the synthetic source is detected, the drift
+sensor asks for training on the weeks after it, the new Champion is promoted and served, and
+batch MAE falls back. Real jobs, Pipes subprocesses, MLflow, Delta tables and HTTP endpoint."""
+
+import pandas as pd
+import pytest
+from dagster import AssetKey
+
+from fare_assets.serving.manager import LocalEndpoint
+from fare_assets_tests.pipeline import Pipeline
+from fare_assets_tests.replaying import replay_cli
+
+SHIFT = "2016-03-15"
+SETTINGS = dict(scenario=f"fare_rule_change@{SHIFT}", train_start="2016-02-09", train_end="2016-03-01",
+                batch_window="7d", monitor_window="7d", retrain_days="7")
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory):
+    pipeline = Pipeline(tmp_path_factory.mktemp("loop_home"), **SETTINGS)
+    steps = replay_cli(pipeline.env, until="2016-04-05")
+    yield pipeline, steps
+    pipeline.stop_endpoint()
+
+
+def test_one_step_per_weekly_window_from_the_training_end(loop):
+    _, steps = loop
+    assert [s["window_end"][:10] for s in steps] == ["2016-03-08", "2016-03-15", "2016-03-22", "2016-03-29", "2016-04-05"]
+    assert all(s["monitored"] and s["rows"] > 2000 for s in steps)
+
+
+def test_drift_fires_only_after_the_shift_and_the_sensor_retrains_on_the_weeks_after_it(loop):
+    pipeline, steps = loop
+    before, drift, after = steps[:2], steps[2], steps[3:]
+    assert not any(s["should_retrain"] for s in before + after), [s["fired"] for s in steps]
+    assert drift["should_retrain"] and {"fare_level", "mae_rise"} & set(drift["fired"])
+    [retrain] = drift["retrained"]
+    assert (retrain["train_start"][:10], retrain["train_end"][:10]) == (SHIFT, "2016-03-22")
+    run = pipeline.instance.get_run_by_id(
+        pipeline.instance.get_latest_materialization_event(AssetKey("model_version")).run_id)
+    assert run.job_name == "training_job"
+    assert run.tags["fare_assets/trigger"] == "drift" and run.tags["dagster/sensor_name"] == "drift_sensor"
+
+
+def test_the_new_champion_is_promoted_and_served(loop):
+    pipeline, steps = loop
+    retrain = steps[2]["retrained"][0]
+    assert retrain["promoted"] and retrain["version"] == 2 == retrain["served_version"]
+    assert [s["champion_version"] for s in steps] == [1, 1, 2, 2, 2]
+    endpoint = LocalEndpoint.from_settings(pipeline.settings)
+    assert endpoint.status()["version"] == 2 and endpoint.status()["healthy"]
+    [fare] = endpoint.predict([{"trip_distance": 2.0, "pickup_hour": 9, "pickup_dayofweek": 3, "pickup_month": 4,
+                                "is_weekend": 0, "is_rush_hour": 1}])
+    assert 5 < fare < 30
+
+
+def test_batch_mae_after_the_retrain_is_lower_than_during_the_drift(loop):
+    _, steps = loop
+    before, drift, after = steps[:2], steps[2], steps[3:]
+    assert drift["mae"] > 1.3 * max(s["mae"] for s in before)
+    assert max(s["mae"] for s in after) < drift["mae"] - 0.3
+
+
+def check_evaluations(pipeline, run_id: str) -> list:
+    return [e.dagster_event.event_specific_data for e in pipeline.instance.all_logs(run_id)
+            if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"]
+
+
+def test_each_rule_is_a_warn_check_and_the_chart_is_in_the_ui_and_in_mlflow(loop):
+    pipeline, _ = loop
+    declared = {key.name for key in pipeline.defs.resolve_asset_graph().asset_check_keys}
+    assert declared == {"drift_ks", "drift_psi", "drift_fare_level", "drift_mae_rise", "drift_volume"}
+    drift_window = pipeline.instance.fetch_materializations(
+        AssetKey("model_monitoring"), limit=10, ascending=True).records[2]
+    evaluations = check_evaluations(pipeline, drift_window.run_id)
+    assert {e.check_name for e in evaluations} == declared
+    assert all(e.severity.value == "WARN" for e in evaluations)
+    failed = {e.check_name for e in evaluations if not e.passed}
+    assert failed and failed <= {"drift_fare_level", "drift_mae_rise"}
+    metadata = drift_window.asset_materialization.metadata
+    assert metadata["drift_chart"].value.startswith("![drift chart](data:image/png;base64,iVBOR")
+    run = pipeline.client.get_run(metadata["mlflow_run_id"].value)
+    assert run.data.tags["fare_assets.kind"] == "monitoring" and run.data.tags["model_version"] == "1"
+    assert pd.Timestamp(run.data.tags["window_end"]) == pd.Timestamp("2016-03-22")
+    artifacts = [a.path for a in pipeline.client.list_artifacts(run.info.run_id, "monitoring")]
+    assert "monitoring/drift_chart.png" in artifacts
