@@ -1,4 +1,4 @@
-"""`fare-assets`: status, stop and replay beside the Dagster CLI."""
+"""`fare-assets`: status, stop, replay and doctor beside the Dagster CLI."""
 
 from __future__ import annotations
 
@@ -20,6 +20,8 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--until", required=True, type=parse_until, metavar="DATE",
                         help="stop once the watermark reaches this date (YYYY-MM-DD or ISO datetime)")
     replay.add_argument("--json", action="store_true", help="one JSON object per step")
+    doctor = commands.add_parser("doctor", help="check a Databricks configuration and name a fix for each failure")
+    doctor.add_argument("--quick", action="store_true", help="skip the serverless probe run (minutes on a real workspace)")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
@@ -66,7 +68,17 @@ def run_replay(settings: Settings, args) -> int:
             return 1
 
 
-COMMANDS = {"status": run_status, "stop": run_stop, "replay": run_replay}
+def run_doctor(settings: Settings, args) -> int:
+    if settings.target != "databricks":
+        print("fare-assets doctor checks the Databricks target: set FARE_ASSETS_TARGET=databricks "
+              "and FARE_ASSETS_VOLUME (see docs/databricks.md); the local target needs no setup")
+        return 2
+    from fare_assets.databricks.doctor import doctor
+
+    return doctor(settings, probe=not args.quick)
+
+
+COMMANDS = {"status": run_status, "stop": run_stop, "replay": run_replay, "doctor": run_doctor}
 
 if __name__ == "__main__":
     sys.exit(main())
