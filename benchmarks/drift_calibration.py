@@ -21,6 +21,7 @@ import pandas as pd
 from fare_assets.ml.drift import build_baseline, evaluate_window
 from fare_assets.ml.drift_rules import RULES
 from fare_assets.ml.features import compute_features
+from fare_assets.ml.sources import read_clean_trips
 from fare_assets.ml.schema import FEATURE_COLUMNS
 from fare_assets.ml.training import build_model, time_ordered_split
 
@@ -30,14 +31,8 @@ NIGHT = {20, 21, 22, 23, 0, 1, 2, 3, 4, 5}
 
 
 def load_month(data: Path, month: int) -> pd.DataFrame:
-    f = pd.read_csv(data / f"yellow_tripdata_sample_2019-{month:02d}.csv",
-                    parse_dates=["pickup_datetime", "dropoff_datetime"])
-    minutes = (f["dropoff_datetime"] - f["pickup_datetime"]).dt.total_seconds() / 60
-    keep = (f["fare_amount"].between(0, 500, inclusive="right")
-            & f["trip_distance"].between(0, 100, inclusive="right")
-            & minutes.between(1, 240) & (f["pickup_datetime"].dt.month == month)
-            & (f["pickup_datetime"].dt.year == 2019))
-    return f[keep].rename(columns={"pickup_datetime": "tpep_pickup_datetime"})
+    start = pd.Timestamp(2019, month, 1)
+    return read_clean_trips(str(data / f"yellow_tripdata_sample_2019-{month:02d}.csv"), start, start + pd.offsets.MonthBegin())
 
 
 def scored(model, trips: pd.DataFrame) -> pd.DataFrame:

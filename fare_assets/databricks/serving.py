@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import math
 import time
-from dataclasses import dataclass
 
 from databricks.sdk import WorkspaceClient
 from databricks.sdk.errors import NotFound
@@ -17,6 +16,7 @@ from databricks.sdk.service.serving import EndpointCoreConfigInput, ServedEntity
 
 from fare_assets.ml.features import feature_columns
 from fare_assets.settings import Settings
+from fare_assets.serving.deploy_result import DeployResult
 
 # One valid request in the endpoint's contract: a 2.5 mile trip on a Tuesday morning rush hour.
 TEST_RECORD = {"trip_distance": 2.5, "pickup_hour": 8, "pickup_dayofweek": 3, "pickup_month": 1,
@@ -25,15 +25,6 @@ TEST_RECORD = {"trip_distance": 2.5, "pickup_hour": 8, "pickup_dayofweek": 3, "p
 
 class DeployError(RuntimeError):
     """The endpoint could not be moved to the requested version; the message says why and what serves."""
-
-
-@dataclass(frozen=True)
-class DeployResult:
-    url: str
-    version: int
-    previous_version: int | None
-    started: bool
-    verify_latency_ms: float
 
 
 class DatabricksEndpoint:

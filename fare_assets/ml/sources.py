@@ -162,3 +162,11 @@ def read_trip_files(pattern: str) -> pd.DataFrame:
 def in_window(trips: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     pickup = trips[PICKUP_TIME]
     return trips[(pickup >= start) & (pickup < end)].sort_values(PICKUP_TIME, kind="stable")
+
+
+def read_clean_trips(pattern: str, start: pd.Timestamp | None = None, end: pd.Timestamp | None = None) -> pd.DataFrame:
+    """Files read, normalised and cleaned by the one rule, optionally cut to pickups in [start, end)."""
+    trips = clean_trips(read_trip_files(pattern))[0]
+    if start is not None and end is not None:
+        trips = in_window(trips, start, end).reset_index(drop=True)
+    return trips

@@ -8,24 +8,15 @@ inside the running server; if the new version fails, the old one never stopped s
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
 
 from fare_assets.serving import process
 from fare_assets.serving.control import EndpointError, ServerControl
 from fare_assets.serving.state import LockTimeout, ServingPaths, deploy_lock, new_secret, read_state, server_alive
 from fare_assets.settings import Settings, serving_token
+from fare_assets.serving.deploy_result import DeployResult
 
 __all__ = ["DeployResult", "EndpointError", "LocalEndpoint"]
 READY_TIMEOUT = 120.0
-
-
-@dataclass
-class DeployResult:
-    url: str
-    version: int
-    previous_version: int | None
-    started: bool
-    verify_latency_ms: float
 
 
 class LocalEndpoint:

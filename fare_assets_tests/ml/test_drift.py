@@ -16,6 +16,7 @@ from fare_assets.ml.drift import (
     profile_to_rows,
 )
 from fare_assets.ml.features import compute_features
+from fare_assets.ml.sources import read_clean_trips
 from fare_assets.ml.schema import FEATURE_COLUMNS
 from fare_assets.ml.training import build_model, time_ordered_split
 
@@ -119,14 +120,8 @@ def test_fired_rules_record_their_values(synthetic_baseline):
 # ---- the 2019 TLC replay -------------------------------------------------------------------
 
 def load_month(month: int) -> pd.DataFrame:
-    f = pd.read_csv(DATA / f"yellow_tripdata_sample_2019-{month:02d}.csv",
-                    parse_dates=["pickup_datetime", "dropoff_datetime"])
-    minutes = (f["dropoff_datetime"] - f["pickup_datetime"]).dt.total_seconds() / 60
-    keep = (f["fare_amount"].between(0, 500, inclusive="right")
-            & f["trip_distance"].between(0, 100, inclusive="right")
-            & minutes.between(1, 240) & (f["pickup_datetime"].dt.month == month)
-            & (f["pickup_datetime"].dt.year == 2019))
-    return f[keep].rename(columns={"pickup_datetime": "tpep_pickup_datetime"})
+    start = pd.Timestamp(2019, month, 1)
+    return read_clean_trips(str(DATA / f"yellow_tripdata_sample_2019-{month:02d}.csv"), start, start + pd.offsets.MonthBegin())
 
 
 class Replay:

@@ -1,0 +1,14 @@
+"""What a deploy reports, the same for the local endpoint and Databricks Model Serving."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DeployResult:
+    url: str
+    version: int
+    previous_version: int | None
+    started: bool
+    verify_latency_ms: float
