@@ -176,7 +176,7 @@ def evaluate_window(baseline: dict, window: pd.DataFrame, window_hours: float) -
             weights = (mix if stratified else week if column in r.CALENDAR else None)
             stats = _column_stats(baseline["columns"][column],
                                   values[known] if stratified and known.any() else values, weights)
-            stats["eligible"] = status == "ok" and column not in r.NEVER_ELIGIBLE and (
+            stats["eligible"] = status == "ok" and hours >= r.DAY_HOURS and column not in r.NEVER_ELIGIBLE and (
                 column not in r.WEEK_ONLY or (hours >= r.WEEK_HOURS and week is not None)) and (
                 not stratified or bool(known.sum() >= r.MIN_ROWS))
             out["columns"][column] = stats

@@ -22,6 +22,7 @@ MAE_RISE_MIN_FRACTION = 0.75   # MAE up by 75% of the baseline MAE
 VOLUME_DROP_RATIO = 0.25       # trips per hour fell to a quarter of the baseline rate...
 VOLUME_SURGE_RATIO = 4.0       # ...or rose fourfold
 VOLUME_MIN_HOURS = 24.0        # shorter windows ride the hour-of-day cycle: volume not judged
+DAY_HOURS = 24.0               # ...and so do the distributions: a morning is not a shifted day
 WEEK_HOURS = 168.0             # calendar columns are judged only over at least a whole week
 NEVER_ELIGIBLE = ("pickup_month",)                            # drifts by construction
 WEEK_ONLY = ("pickup_dayofweek", "is_weekend", "is_rush_hour")  # set by the calendar
@@ -35,7 +36,7 @@ RULES = {
     "ks_min_stat": KS_MIN_STAT, "psi_min": PSI_MIN, "psi_bins": PSI_BINS,
     "fare_level_min_shift": FARE_LEVEL_MIN_SHIFT, "mae_rise_min_fraction": MAE_RISE_MIN_FRACTION,
     "volume_drop_ratio": VOLUME_DROP_RATIO, "volume_surge_ratio": VOLUME_SURGE_RATIO,
-    "volume_min_hours": VOLUME_MIN_HOURS, "week_hours": WEEK_HOURS,
+    "volume_min_hours": VOLUME_MIN_HOURS, "day_hours": DAY_HOURS, "week_hours": WEEK_HOURS,
     "never_eligible": list(NEVER_ELIGIBLE), "week_only": list(WEEK_ONLY),
     "psi_only": list(PSI_ONLY),
     "seed_z": SEED_Z, "seed_mae_degradation": SEED_MAE_DEGRADATION,

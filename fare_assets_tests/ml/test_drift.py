@@ -217,3 +217,18 @@ def test_fare_rule_change_is_detected_by_label_rules(replay):
 def test_volume_collapse_is_detected(replay):
     rules = first_fired(replay.first_windows(replay.trips.iloc[::10]))
     assert all("volume" in r for r in rules)
+
+
+def test_a_window_shorter_than_a_day_judges_no_distribution():
+    rng = np.random.default_rng(3)
+    times = pd.Series(pd.date_range("2016-01-04", "2016-01-18", freq="3min", inclusive="left"))
+    trips = pd.DataFrame({"tpep_pickup_datetime": times, "trip_distance": rng.gamma(2.0, 1.4, len(times))})
+    features = compute_features(trips)
+    fares = 2.5 + 2.6 * trips["trip_distance"].to_numpy()
+    baseline = build_baseline(features[list(FEATURE_COLUMNS)], fares, fares + rng.normal(0, 1, len(fares)), times)
+    morning = features[(times >= "2016-01-18") | (times.dt.hour < 12)].iloc[-200:].copy()
+    morning["prediction"] = 2.5 + 2.6 * morning["trip_distance"]
+    morning["fare_amount"] = morning["prediction"] + rng.normal(0, 1, len(morning))
+    result = evaluate_window(baseline, morning, window_hours=12)
+    assert not any(stats["eligible"] for stats in result["columns"].values())
+    assert result["should_retrain"] is False
