@@ -10,6 +10,8 @@ from fare_assets.settings import Settings
 INSTANCE_YAML = """\
 telemetry:
   enabled: false
+nux:
+  enabled: false
 """
 
 
