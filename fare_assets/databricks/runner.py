@@ -12,7 +12,7 @@ from __future__ import annotations
 import base64
 import io
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from hashlib import sha256
 from pathlib import Path
 
@@ -51,12 +51,13 @@ def deploy_task_code(client: WorkspaceClient, volume: str, wheel: TaskWheel | No
     entry = ENTRY_SOURCE.read_bytes()
     key = (client.config.host, volume, wheel.digest)
     with _deploy_lock:
-        if key not in _deployed:
-            wheel_path = f"{volume}/wheels/{wheel.filename}"
-            uploaded = not _file_exists(client, wheel_path)
-            if uploaded:
-                client.files.upload(wheel_path, io.BytesIO(wheel.content), overwrite=True)
-            _deployed[key] = Deployment(wheel_path, _import_entry(client, entry), uploaded)
+        if key in _deployed:
+            return replace(_deployed[key], uploaded_wheel=False)  # uploaded by an earlier step, if at all
+        wheel_path = f"{volume}/wheels/{wheel.filename}"
+        uploaded = not _file_exists(client, wheel_path)
+        if uploaded:
+            client.files.upload(wheel_path, io.BytesIO(wheel.content), overwrite=True)
+        _deployed[key] = Deployment(wheel_path, _import_entry(client, entry), uploaded)
         return _deployed[key]
 
 
@@ -130,7 +131,11 @@ class DatabricksTaskRunner(TaskRunner):
         pipes = _CancellingServerlessClient(
             client=client, volume_path=pipes_volume, poll_interval_seconds=self.poll_interval_seconds,
             message_reader=PipesUnityCatalogVolumesMessageReader(
-                client=client, volume_path=pipes_volume, interval=self.message_interval_seconds),
+                client=client, volume_path=pipes_volume, interval=self.message_interval_seconds,
+                # Task stdout/stderr stay in the Databricks run's driver logs (the run page is linked).
+                # Forwarding them costs each run seconds of tee draining at exit, and dagster-pipes
+                # sends their last chunk after the session closed, so Dagster drops it anyway.
+                include_stdio_in_messages=False),
         )
         try:
             invocation = pipes.run(

@@ -13,6 +13,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from itertools import count
@@ -32,6 +33,7 @@ class FakeRun:
     state_message: str = ""
     process: subprocess.Popen | None = field(default=None, repr=False)
     log_path: Path | None = None
+    seconds: float | None = None  # how long the run's process ran, for timing reports
 
     def as_json(self, host: str) -> dict:
         state = {"life_cycle_state": self.life_cycle_state, "state_message": self.state_message}
@@ -122,7 +124,9 @@ class FakeJobs:
                 run.process = subprocess.Popen(argv, cwd=run_dir, env=env, stdout=log, stderr=subprocess.STDOUT,
                                                start_new_session=True)
             run.life_cycle_state = "RUNNING"
+        started = time.perf_counter()
         code = run.process.wait()
+        run.seconds = time.perf_counter() - started
         if run.life_cycle_state == "RUNNING":
             tail = run.log_path.read_text(errors="replace")[-2000:]
             self._finish(run, "SUCCESS" if code == 0 else "FAILED", "" if code == 0 else f"exit code {code}: {tail}")
@@ -143,13 +147,16 @@ class FakeJobs:
                 installed = None
             if installed != pinned:
                 raise RuntimeError(f"could not install {dependency}: this fake offers {name} {installed}")
+        cluster_env = dict(self.cluster_env)
+        # The cluster's own start-up code (a sitecustomize, say) comes after the installed wheels.
+        paths += [p for p in cluster_env.pop("PYTHONPATH", "").split(os.pathsep) if p]
         return {
             "PATH": os.environ.get("PATH", ""), "HOME": str(self.workspace.root / "home"),
             "JAVA_HOME": os.environ.get("JAVA_HOME", ""), "PYTHONPATH": os.pathsep.join(paths),
             "DATABRICKS_RUNTIME_VERSION": "client.2.0-fake",
             # The runtime authenticates notebooks and jobs itself; user code never sees a user's token.
             "DATABRICKS_HOST": self.workspace.host, "DATABRICKS_TOKEN": self.workspace.token,
-            **self.cluster_env,
+            **cluster_env,
         }
 
     def _mount(self, parameters: list[str]) -> list[str]:

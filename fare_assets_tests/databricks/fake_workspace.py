@@ -235,6 +235,8 @@ def _handler_for(workspace: FakeWorkspace):
                 status, payload, *headers = workspace.route(self.command, url.path, query, body)
             except ApiError as error:
                 status, payload, headers = error.status, {"error_code": error.code, "message": error.message}, []
+            except Exception as error:  # noqa: BLE001 - a bug in the fake answers 500 instead of hanging the client
+                status, payload, headers = 500, {"error_code": "INTERNAL_ERROR", "message": f"fake: {error!r}"}, []
             self._reply(status, payload, headers[0] if headers else {})
 
         def _reply(self, status: int, payload, headers: dict):
