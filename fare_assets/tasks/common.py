@@ -8,7 +8,6 @@ from fare_assets.ml.features import compute_features, feature_columns
 from fare_assets.ml.schema import LABEL, PICKUP_TIME, TRIP_ID
 from fare_assets.ml.sources import clean_trips
 from fare_assets.ml.trip_source import TripSource, open_trip_source
-from fare_assets.ml.training import time_ordered_split
 from fare_assets.settings import Settings
 
 FEATURE_TABLE = "feature_table"
@@ -57,6 +56,8 @@ def model_inputs(frame: pd.DataFrame, settings: Settings):
 
 def holdout_slice(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The fitting rows and the most recent held-out slice, shared by training and validation."""
+    from fare_assets.ml.training import time_ordered_split  # sklearn: only tasks that split pay for it
+
     return time_ordered_split(features, PICKUP_TIME, HOLDOUT_FRACTION)
 
 
@@ -73,6 +74,13 @@ def md(text: str) -> dict:
 
 def as_json(value) -> dict:
     return {"raw_value": value, "type": "json"}
+
+
+def required_watermark(store, settings: Settings) -> pd.Timestamp:
+    watermark = current_watermark(store, settings)
+    if watermark is None:
+        raise RuntimeError("no watermark yet: materialize feature_table (run the training job) first")
+    return watermark
 
 
 def current_watermark(store, settings: Settings) -> pd.Timestamp | None:

@@ -10,7 +10,7 @@ from fare_assets.ml.drift import evaluate_window, profile_from_rows
 from fare_assets.ml.drift_checks import check_outcomes
 from fare_assets.ml.schema import PICKUP_TIME
 from fare_assets.tasks.common import (
-    BASELINE_TABLE, MONITORING_TABLE, PREDICTIONS_TABLE, WATERMARK_TABLE, as_json, current_watermark,
+    BASELINE_TABLE, MONITORING_TABLE, PREDICTIONS_TABLE, WATERMARK_TABLE, as_json, required_watermark,
 )
 from fare_assets.tasks.monitoring_report import chart_markdown, log_to_mlflow, render_chart
 from fare_assets.tasks.pipes import open_task_pipes, task_settings
@@ -28,9 +28,7 @@ def main() -> None:
     with open_task_pipes() as context:
         settings = task_settings(context)
         store = open_table_store(settings)
-        watermark = current_watermark(store, settings)
-        if watermark is None:
-            raise RuntimeError("no watermark yet: run the training job and batch inference first")
+        watermark = required_watermark(store, settings)
         start = monitoring_start(store, watermark, settings.monitor_window)
         window = window_predictions(store, start, watermark)
         # A window scored by two versions (a retrain inside it) is judged on the newer one's trips.

@@ -9,7 +9,7 @@ import pandas as pd
 from fare_assets.ml.evaluation import regression_metrics
 from fare_assets.ml.schema import LABEL
 from fare_assets.tasks.common import (
-    PREDICTIONS_TABLE, WATERMARK_TABLE, as_json, current_watermark, load_features, model_inputs, open_source,
+    PREDICTIONS_TABLE, WATERMARK_TABLE, as_json, required_watermark, load_features, model_inputs, open_source,
 )
 from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
 from fare_assets.tasks.registry import CHAMPION, alias_version, connect, load_version
@@ -20,9 +20,7 @@ def main() -> None:
     with open_task_pipes() as context:
         settings = task_settings(context)
         store = open_table_store(settings)
-        watermark = current_watermark(store, settings)
-        if watermark is None:
-            raise RuntimeError("no watermark yet: materialize feature_table (the training job) first")
+        watermark = required_watermark(store, settings)
         start = pd.Timestamp(param(context, "window_start") or watermark)
         end = start + settings.batch_window
         source = open_source(settings)
