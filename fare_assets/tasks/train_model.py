@@ -48,6 +48,9 @@ def main() -> None:
                 registered_model_name=settings.registered_model_name,
                 # skops (MLflow's safe default) refuses types it does not know: name the one we use.
                 skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                # What the model needs to load, not the whole project (MLflow would otherwise
+                # export all of uv.lock, Dagster included, into the serving environment).
+                pip_requirements=model_requirements(),
             )
         version = int(info.registered_model_version)
         client.set_registered_model_alias(settings.registered_model_name, CHALLENGER, str(version))
@@ -65,6 +68,12 @@ def main() -> None:
             },
             data_version=str(version),
         )
+
+
+def model_requirements() -> list[str]:
+    from importlib.metadata import version
+
+    return [f"{package}=={version(package)}" for package in ("mlflow", "scikit-learn", "numpy", "pandas", "skops")]
 
 
 def run_link(settings, run) -> str:
