@@ -69,14 +69,28 @@ class SparkTableStore:
             self.append(table, new)
         return len(new)
 
+    def insert_new_frame(self, table: str, frame, key: str) -> int:
+        """insert_new for a Spark DataFrame: rows are written from Spark, never collected."""
+        if self.exists(table):
+            frame = frame.join(self._frame(table).select(key).distinct(), on=key, how="left_anti")
+        frame = frame.cache()
+        count = frame.count()
+        if count:
+            self._save(frame, table, "append")
+        frame.unpersist()
+        return count
+
     def _spark_frame(self, frame: pd.DataFrame):
         return self.spark.createDataFrame(frame)
 
     def _write(self, frame: pd.DataFrame, table: str, mode: str) -> None:
+        self._save(self._spark_frame(frame), table, mode)
+
+    def _save(self, frame, table: str, mode: str) -> None:
         schema = self.location(table).rsplit(".", 1)[0]
         if not self.spark.catalog.databaseExists(schema):
             self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        (self._spark_frame(frame).write.mode(mode).option("overwriteSchema", "true" if mode == "overwrite" else "false")
+        (frame.write.mode(mode).option("overwriteSchema", "true" if mode == "overwrite" else "false")
          .saveAsTable(self.location(table)))
 
 

@@ -6,6 +6,7 @@ from datetime import datetime, timezone
 
 import pandas as pd
 
+from fare_assets.databricks import batch as spark_batch
 from fare_assets.ml.evaluation import regression_metrics
 from fare_assets.ml.schema import LABEL
 from fare_assets.tasks.common import (
@@ -34,6 +35,8 @@ def main() -> None:
         version = alias_version(client, settings.registered_model_name, CHAMPION)
         if version is None:
             raise RuntimeError(f"{settings.registered_model_name} has no Champion: run the training job first")
+        if settings.target == "databricks":  # the same window scored in Spark, with spark_udf
+            return spark_batch.run(context, settings, store, source, start, end, watermark, version)
         features, rejected = load_features(source, start, end, settings)
         scored = score(features, load_version(settings.registered_model_name, version), version, settings)
         inserted = store.insert_new(PREDICTIONS_TABLE, scored, key="trip_id") if len(scored) else 0

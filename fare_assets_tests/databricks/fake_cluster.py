@@ -64,6 +64,10 @@ class FakeCluster:
             # One thread per job: OpenMP's spinning threads (scikit-learn's boosting) fighting the
             # driver JVM and anything else for two cores make a 4 s model search take minutes.
             "OMP_NUM_THREADS": "1",
+            # The runtime says serverless, but this driver is classic Spark, not Spark Connect: no
+            # UDF sandbox to upload the model to (spark.addArtifact, current_version()). spark_udf's
+            # executors load it from the driver's download instead, as on a local-mode cluster.
+            "_MLFLOW_SPARK_UDF_SERVERLESS_SKIP_DBCONNECT_ARTIFACT": "true",
             "FAKE_CLUSTER_MLFLOW_URI": self.mlflow_uri,
             "FAKE_CLUSTER_MLFLOW_ARTIFACTS": (self.root / "mlflow-artifacts").as_uri(),
         }

@@ -137,6 +137,9 @@ def test_the_databricks_target_materialises_the_whole_graph(databricks, tmp_path
     assert int(registry.get_model_version_by_alias(MODEL, "Champion").version) == version
     assert metadata["champion_alias"]["champion_version"] == version
     assert metadata["predictions"]["rows"] > 0 and metadata["predictions"]["model_version"] == version
+    # Scored in Spark (databricks/batch.py): all rows new, the MAE a Spark aggregate.
+    assert metadata["predictions"]["rows_inserted"] == metadata["predictions"]["rows"]
+    assert isinstance(metadata["predictions"]["batch_mae"], float)
     assert metadata["model_monitoring"]["model_version"] == version
 
     # The endpoint was told the Champion's explicit version (never an alias), and answers with it.
