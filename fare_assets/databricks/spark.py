@@ -14,7 +14,6 @@ from fare_assets.ml.schema import LOCATION_COLUMNS, PICKUP_TIME
 from fare_assets.ml.sources import FILE_SCHEMAS, normalise_trips
 from fare_assets.ml.trip_source import TripSource
 from fare_assets.settings import Settings
-from fare_assets.databricks.tables import SparkTableStore  # noqa: F401 - tasks import it from here
 
 
 def get_spark():

@@ -25,7 +25,8 @@ def main() -> None:
         if features.empty:
             raise ValueError(f"no clean trips in the training window {start} .. {end} of {source.name}")
         features["window_start"], features["window_end"] = start, end
-        open_table_store(settings).overwrite(FEATURE_TABLE, features)
+        store = open_table_store(settings)
+        store.overwrite(FEATURE_TABLE, features)
         context.report_asset_materialization(
             metadata={
                 "rows": len(features),
@@ -34,7 +35,7 @@ def main() -> None:
                 "window_start": str(start),
                 "window_end": str(end),
                 "source": source.name,
-                "table": open_table_store(settings).location(FEATURE_TABLE),
+                "table": store.location(FEATURE_TABLE),
                 "preview": md(markdown_preview(features)),
             }
         )

@@ -75,7 +75,7 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
 
 def open_table_store(settings: Settings):
     if settings.target == "databricks":
-        from fare_assets.databricks.spark import SparkTableStore
+        from fare_assets.databricks.tables import SparkTableStore
 
         return SparkTableStore(settings)
     return LocalTableStore(settings)
