@@ -8,6 +8,7 @@ and Databricks' `samples.nyctaxi.trips` (`tpep_pickup_datetime, ..., pickup_zip,
 from __future__ import annotations
 
 import glob as globbing
+import logging
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,9 @@ import numpy as np
 import pandas as pd
 
 from fare_assets.ml.schema import DROPOFF_TIME, PICKUP_TIME, TRIP_COLUMNS, TRIP_ID
+from fare_assets.ml.tlc import epoch_problem, parse_trip_times
+
+log = logging.getLogger("fare_assets.sources")
 
 # For each accepted schema: our column -> the source's column.
 FILE_SCHEMAS: dict[str, dict[str, str]] = {
@@ -56,7 +60,7 @@ REJECT_REASONS: tuple[tuple[str, str], ...] = (
 
 
 class TripSchemaError(ValueError):
-    """The input does not have the columns (or types) of any accepted trips schema."""
+    """The input is no table of trips: unreadable, empty, or without an accepted schema's columns or types."""
 
 
 def detect_schema(columns: list[str]) -> str:
@@ -74,17 +78,14 @@ def detect_schema(columns: list[str]) -> str:
 
 
 def _coerce(raw: pd.Series, column: str, kind: str) -> pd.Series:
-    parsed = (
-        pd.to_datetime(raw, errors="coerce", format="mixed")
-        if kind == "datetime" else pd.to_numeric(raw, errors="coerce")
-    )
+    parsed = parse_trip_times(raw) if kind == "datetime" else pd.to_numeric(raw, errors="coerce")
     given = raw.notna().sum()
     # A handful of bad values are dirty rows; a column that mostly fails is the wrong type.
     if given and parsed.notna().sum() < 0.5 * given:
         example = raw[parsed.isna() & raw.notna()].iloc[0]
-        raise TripSchemaError(
-            f"column {column!r} should hold {kind} values but holds values like {example!r}"
-        )
+        example = example.item() if hasattr(example, "item") else example
+        why = f": {epoch_problem()}" if kind == "datetime" and pd.notna(pd.to_numeric(example, errors="coerce")) else ""
+        raise TripSchemaError(f"column {column!r} should hold {kind} values but holds values like {example!r}{why}")
     return parsed
 
 
@@ -144,19 +145,50 @@ def read_trip_files(pattern: str) -> pd.DataFrame:
     paths = sorted(Path(p) for p in globbing.glob(str(Path(pattern).expanduser())))
     if not paths:
         raise FileNotFoundError(f"no trip files match {pattern!r}")
-    frames = []
-    for path in paths:
-        if path.suffix.lower() == ".parquet":
-            raw = pd.read_parquet(path)
-        elif path.suffix.lower() in (".csv", ".gz"):
-            raw = pd.read_csv(path, low_memory=False)
-        else:
-            raise TripSchemaError(f"{path.name}: trip files must be .csv, .csv.gz or .parquet")
-        try:
-            frames.append(normalise_trips(raw))
-        except TripSchemaError as error:
-            raise TripSchemaError(f"{path}: {error}") from None
-    return pd.concat(frames, ignore_index=True)
+    return pd.concat([read_trip_file(path) for path in paths], ignore_index=True)
+
+
+def read_trip_file(path: Path) -> pd.DataFrame:
+    """One file, normalised; an error names the file and what is wrong with it."""
+    try:
+        trips = normalise_trips(_read_table(path))
+    except TripSchemaError as error:
+        raise TripSchemaError(f"{path}: {error}") from None
+    if unplaceable := int(trips[PICKUP_TIME].isna().sum()):
+        log.warning("%s: %d of %d rows have no parseable pickup time, so they fall in no time window "
+                    "(read_trips_by_pickup counts them as missing_pickup_time)", path, unplaceable, len(trips))
+    return trips
+
+
+def _read_table(path: Path) -> pd.DataFrame:
+    kind = {".parquet": "Parquet", ".csv": "CSV", ".gz": "CSV"}.get(path.suffix.lower())
+    if kind is None:
+        raise TripSchemaError("trip files must be .csv, .csv.gz or .parquet")
+    try:
+        raw = pd.read_parquet(path) if kind == "Parquet" else pd.read_csv(path, low_memory=False)
+    except pd.errors.EmptyDataError:
+        raise TripSchemaError("empty file: no header, no rows") from None
+    except (ValueError, OSError) as error:  # undecodable bytes, ragged rows, not gzip, not Parquet
+        raise TripSchemaError(f"not readable as {kind} ({type(error).__name__}: {error})") from None
+    if kind == "CSV" and len(raw.columns) == 1:
+        header = str(raw.columns[0])
+        separator = next((repr(s) for s in (";", "\t", "|") if s in header), "something else")
+        raise TripSchemaError(f"one column, headed {header[:60]!r}: trip files are comma-separated, "
+                              f"this one looks separated by {separator}")
+    if raw.empty:
+        raise TripSchemaError(f"a header ({', '.join(map(str, raw.columns))[:80]}) but no rows")
+    return raw
+
+
+def read_trips_by_pickup(patterns: list[str]) -> tuple[pd.DataFrame, dict[str, int]]:
+    """All rows of the files, ids unique across them: those with a pickup time, sorted by it (each
+    falls in one window), and the rest counted by rejection reason (they fall in no window, so no
+    window's cleaning counts them: whoever reads the windows reports these once)."""
+    trips = pd.concat([read_trip_files(p) for p in patterns], ignore_index=True)
+    trips[TRIP_ID] = trip_ids(trips)
+    placeable = trips[PICKUP_TIME].notna()
+    unplaceable = clean_trips(trips[~placeable])[1]
+    return trips[placeable].sort_values(PICKUP_TIME, kind="stable", ignore_index=True), unplaceable
 
 
 def in_window(trips: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:

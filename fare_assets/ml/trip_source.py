@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from fare_assets.ml.schema import PICKUP_TIME, TRIP_ID
-from fare_assets.ml.sources import in_window, read_trip_files, trip_ids
+from fare_assets.ml.schema import PICKUP_TIME
+from fare_assets.ml.sources import in_window, read_trips_by_pickup
 from fare_assets.ml.tlc import download_months, parse_tlc_months
 
 TRAINING_DAYS = 60
@@ -26,9 +26,17 @@ class TripSource:
         """First and last day of data; the end is None for an endless (synthetic) stream."""
         raise NotImplementedError
 
+    def horizon(self) -> pd.Timestamp | None:
+        """The newest time up to which the source's data is complete (None: an endless stream)."""
+        return self.extent()[1]
+
     def default_training_window(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         start = self.extent()[0]
         return start, start + pd.Timedelta(days=TRAINING_DAYS)
+
+    def unplaceable_rows(self) -> dict[str, int]:
+        """Rows read that fall in no window (no pickup time), by rejection reason: report them once."""
+        return {}
 
 
 @dataclass
@@ -50,14 +58,16 @@ class FileSource(TripSource):
     paths: list[str]
     name: str = "files"
     _trips: pd.DataFrame | None = field(default=None, repr=False)
+    _unplaceable: dict[str, int] = field(default_factory=dict, repr=False)
 
     def _all(self) -> pd.DataFrame:
         if self._trips is None:
-            frames = [read_trip_files(p) for p in self.paths]
-            trips = pd.concat(frames, ignore_index=True)
-            trips[TRIP_ID] = trip_ids(trips)  # unique across files, not only within each
-            self._trips = trips.sort_values(PICKUP_TIME, kind="stable", ignore_index=True)
+            self._trips, self._unplaceable = read_trips_by_pickup(self.paths)
         return self._trips
+
+    def unplaceable_rows(self) -> dict[str, int]:
+        self._all()
+        return dict(self._unplaceable)
 
     def read(self, start, end):
         return in_window(self._all(), start, end).reset_index(drop=True)

@@ -10,7 +10,9 @@ import pandas as pd
 import pytest
 
 from fare_assets.ml.schema import TRIP_COLUMNS
-from fare_assets.ml.sources import TripSchemaError, clean_trips, normalise_trips, read_trip_files
+from fare_assets.ml.sources import (
+    TripSchemaError, clean_trips, in_window, normalise_trips, read_trip_files, read_trips_by_pickup,
+)
 from fare_assets.ml.tlc import download_months, parse_tlc_months
 from fare_assets.ml.trip_source import open_trip_source
 
@@ -102,6 +104,85 @@ def test_a_mistyped_column_is_named_with_an_example_value():
         normalise_trips(raw)
 
 
+def half_hourly_trips(count: int) -> pd.DataFrame:
+    pickup = pd.date_range("2019-01-01 00:05", periods=count, freq="29min")
+    return pd.DataFrame({
+        "vendor_id": 1, "pickup_datetime": pickup.astype(str),
+        "dropoff_datetime": (pickup + pd.Timedelta(minutes=12)).astype(str),
+        "trip_distance": 2.0, "pickup_location_id": 1, "dropoff_location_id": 2, "fare_amount": 9.5,
+    })
+
+
+def test_rows_with_unparseable_pickup_times_are_counted_once_outside_every_window(tmp_path, caplog):
+    trips = half_hourly_trips(100)
+    trips.loc[::20, "pickup_datetime"] = "2019-01-32 25:61:00"  # 5% of the file
+    trips.loc[[1, 2], "fare_amount"] = 0.0  # dirty rows the windows' cleaning counts
+    path = tmp_path / "trips.csv"
+    trips.to_csv(path, index=False)
+    placed, unplaceable = read_trips_by_pickup([str(path)])
+    assert unplaceable == {"missing_pickup_time": 5}
+    days = pd.date_range("2019-01-01", "2019-01-04")
+    windows = [clean_trips(in_window(placed, start, end)) for start, end in zip(days, days[1:])]
+    kept = sum(len(clean) for clean, _ in windows)
+    rejected = sum(sum(counts.values()) for _, counts in windows)
+    assert (kept, rejected) == (93, 2)
+    assert kept + rejected + sum(unplaceable.values()) == len(trips)
+    assert f"{path}: 5 of 100 rows have no parseable pickup time" in caplog.text
+
+
+@pytest.mark.parametrize("content, problem", [("", "empty file"), (",".join(snake_case().columns) + "\n", "no rows")])
+def test_an_empty_csv_is_an_error_naming_the_file(tmp_path, content, problem):
+    path = tmp_path / "2019-01.csv"
+    path.write_text(content)
+    with pytest.raises(TripSchemaError, match=problem) as error:
+        read_trip_files(str(path))
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_an_undecodable_csv_is_an_error_naming_the_file(tmp_path):
+    path = tmp_path / "2019-01.csv"
+    path.write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 8)
+    with pytest.raises(TripSchemaError, match="not readable as CSV") as error:
+        read_trip_files(str(path))
+    assert str(error.value).startswith(f"{path}: ")
+
+
+def test_a_csv_with_another_separator_is_an_error_naming_the_file_and_the_separator(tmp_path):
+    path = tmp_path / "2019-01.csv"
+    snake_case().to_csv(path, sep=";", index=False)
+    with pytest.raises(TripSchemaError, match="comma-separated, this one looks separated by ';'") as error:
+        read_trip_files(str(path))
+    assert str(error.value).startswith(f"{path}: ")
+
+
+@pytest.mark.parametrize("nanos_per_unit", [10**9, 10**6, 10**3, 1], ids=["s", "ms", "us", "ns"])
+def test_epoch_times_in_any_unit_read_as_their_2019_times(tmp_path, nanos_per_unit):
+    expected = normalise_trips(snake_case())
+    epoch = snake_case()
+    for column in ("pickup_datetime", "dropoff_datetime"):
+        epoch[column] = pd.to_datetime(epoch[column]).dt.as_unit("ns").astype("int64") // nanos_per_unit
+    epoch.to_csv(tmp_path / "epoch.csv", index=False)
+    read = read_trip_files(str(tmp_path / "epoch.csv"))
+    pd.testing.assert_frame_equal(read[CORE], expected[CORE])
+    assert read["tpep_pickup_datetime"].iloc[0] == pd.Timestamp("2019-01-01 08:00:00")
+
+
+def test_an_epoch_zero_is_a_missing_time_not_1970():
+    seconds = [1546329600, 0, 1546362300]  # 2019-01-01 08:00, a placeholder, 2019-01-01 17:05
+    read = normalise_trips(snake_case().assign(pickup_datetime=seconds))
+    assert read["tpep_pickup_datetime"].isna().tolist() == [False, True, False]
+
+
+def test_a_numeric_time_column_that_is_no_epoch_time_is_named_with_an_example_value(tmp_path):
+    path = tmp_path / "2019-01.csv"
+    snake_case().assign(pickup_datetime=[20190101, 20190101, 20190102]).to_csv(path, index=False)
+    with pytest.raises(TripSchemaError) as error:
+        read_trip_files(str(path))
+    message = str(error.value)
+    assert message.startswith(f"{path}: column 'pickup_datetime' ") and "values like 20190101" in message
+    assert "no epoch unit (seconds, milliseconds, microseconds, nanoseconds) places between 1980 and 2100" in message
+
+
 def test_the_file_source_defaults_to_its_first_sixty_days(tmp_path):
     snake_case().to_csv(tmp_path / "trips.csv", index=False)
     source = open_trip_source(str(tmp_path / "*.csv"), cache_dir=tmp_path, tlc_base_url="unused")
@@ -145,3 +226,13 @@ def test_tlc_months_are_downloaded_once_from_the_configured_base_url(tmp_path):
 def test_a_malformed_tlc_spec_says_how_to_write_it():
     with pytest.raises(ValueError, match="tlc:YYYY-MM"):
         parse_tlc_months("tlc:2019")
+
+
+def test_the_file_source_reports_rows_without_a_pickup_time_that_no_window_holds(tmp_path):
+    trips = half_hourly_trips(100)
+    trips.loc[::20, "pickup_datetime"] = "2019-01-32 25:61:00"
+    trips.to_csv(tmp_path / "trips.csv", index=False)
+    source = open_trip_source(str(tmp_path / "trips.csv"), cache_dir=tmp_path, tlc_base_url="unused")
+    start, end = source.extent()
+    assert len(source.read(start, end)) + sum(source.unplaceable_rows().values()) == 100
+    assert source.unplaceable_rows() == {"missing_pickup_time": 5}
