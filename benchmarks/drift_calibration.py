@@ -105,11 +105,11 @@ def replay(baseline: dict, frame: pd.DataFrame, spans) -> list[dict]:
 def summarise(name: str, results: list[dict]) -> None:
     rules = Counter(f"{f['rule']}:{f['column']}" for r in results for f in r["fired"])
     fired = sum(r["should_retrain"] for r in results)
-    seed, seed_se = sum(r["seed_alert"] for r in results), sum(r["seed_alert_stderr"] for r in results)
+    seed, seed_se = sum(r["exemplar_alert"] for r in results), sum(r["exemplar_alert_stderr"] for r in results)
     print(f"\n{name}: {len(results)} windows, should_retrain in {fired} "
           f"({fired / len(results):.1%}); by rule: {dict(rules) or '-'}")
-    print(f"  seed (z over per-sample std > 2 or MAE +$5): {seed} windows; "
-          f"seed z over standard error > 2: {seed_se} ({seed_se / len(results):.0%})")
+    print(f"  exemplar (z over per-sample std > 2 or MAE +$5): {seed} windows; "
+          f"exemplar z over standard error > 2: {seed_se} ({seed_se / len(results):.0%})")
     cols = ["trip_distance", "pickup_hour", "prediction"]
     for c in cols + ["pickup_dayofweek", "is_weekend", "is_rush_hour"]:
         ks = [r["columns"][c]["ks_stat"] for r in results if r["columns"][c]["eligible"]]
@@ -118,7 +118,7 @@ def summarise(name: str, results: list[dict]) -> None:
             floor = "not a rule" if c in RULES["psi_only"] else f"floor {RULES['ks_min_stat']}"
             print(f"  {c:>16}: max KS {max(ks):.3f} ({floor}), "
                   f"max PSI {max(psi):.3f} (floor {RULES['psi_min']})")
-    print(f"  max z_sample {max(r['seed_feature_drift_z'] or 0 for r in results):.2f}; "
+    print(f"  max z_sample {max(r['exemplar_feature_drift_z'] or 0 for r in results):.2f}; "
           f"fare level shift {min(r['fare_level_shift'] for r in results):+.3f}.."
           f"{max(r['fare_level_shift'] for r in results):+.3f} (floor ±{RULES['fare_level_min_shift']}); "
           f"MAE change up to {max(r['mae_change'] / r['baseline_mae'] for r in results):+.0%} "
@@ -151,7 +151,7 @@ def main() -> None:
             first = results[0]
             rules = sorted({f"{f['rule']}:{f['column']}={f['value']:.3f}" for f in first["fired"]})
             print(f"  {shift_name:>15} {name:>6}: first window {'DETECTED' if first['should_retrain'] else 'missed'}"
-                  f" ({', '.join(rules) or 'nothing fired'}); seed_alert {first['seed_alert']}; "
+                  f" ({', '.join(rules) or 'nothing fired'}); exemplar_alert {first['exemplar_alert']}; "
                   f"detected in {sum(r['should_retrain'] for r in results)}/{len(results)} windows")
     print(f"\n{time.perf_counter() - started:.0f} s")
 

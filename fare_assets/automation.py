@@ -1,14 +1,13 @@
 """Jobs, schedules, and the drift sensor that closes the loop by requesting retraining."""
 
 
-from datetime import timedelta
-
 import pandas as pd
 from dagster import (
     AssetKey, AssetRecordsFilter, AssetSelection, DefaultScheduleStatus, DefaultSensorStatus, RunRequest,
     ScheduleDefinition, SensorEvaluationContext, SkipReason, define_asset_job, sensor,
 )
 
+from fare_assets.clock import retraining_window
 from fare_assets.settings import Settings
 
 training_job = define_asset_job(
@@ -33,12 +32,6 @@ monitoring_schedule = ScheduleDefinition(
     name="monitoring_schedule", job=monitoring_job, cron_schedule="30 0 * * *",
     default_status=DefaultScheduleStatus.STOPPED,
 )
-
-
-def retraining_window(watermark: pd.Timestamp, retrain_days: int) -> tuple[str, str]:
-    """The last `retrain_days` of data time before the watermark, as whole days (end exclusive)."""
-    end = watermark.floor("D")
-    return str((end - timedelta(days=retrain_days)).date()), str(end.date())
 
 
 def build_drift_sensor(settings: Settings):
@@ -73,6 +66,6 @@ def retraining_request(record, retrain_days: int) -> RunRequest | None:
     fired = metadata["fired"].value if "fired" in metadata else []
     return RunRequest(
         run_key=f"retrain-for-monitoring-result-{record.storage_id}",
-        run_config={"ops": {"feature_table": {"config": {"train_start": start, "train_end": end}}}},
+        run_config={"ops": {"feature_table": {"config": {"train_start": str(start), "train_end": str(end)}}}},
         tags={"fare_assets/trigger": "drift", "fare_assets/fired": ",".join(fired)[:200]},
     )

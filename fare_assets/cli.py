@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from fare_assets.settings import Settings, SettingsError
@@ -22,20 +23,41 @@ def main(argv: list[str] | None = None) -> int:
     replay.add_argument("--json", action="store_true", help="one JSON object per step")
     doctor = commands.add_parser("doctor", help="check a Databricks configuration and name a fix for each failure")
     doctor.add_argument("--quick", action="store_true", help="skip the serverless probe run (minutes on a real workspace)")
+    reset = commands.add_parser("reset", help="stop the endpoint and delete FARE_ASSETS_HOME (models, tables, run history)")
+    reset.add_argument("--yes", action="store_true", help="really delete it")
     args = parser.parse_args(argv)
     try:
         settings = Settings.from_env()
     except SettingsError as error:
         print(f"fare-assets: {error}", file=sys.stderr)
         return 2
-    return COMMANDS[args.command](settings, args)
+    try:
+        return COMMANDS[args.command](settings, args)
+    except SettingsError as error:  # a home built from other data, or one that cannot be written
+        print(f"fare-assets: {error}", file=sys.stderr)
+        return 2
 
 
 def run_status(settings: Settings, args) -> int:
-    from fare_assets.status import collect_status, format_status
+    from fare_assets.status import NoHome, collect_status, format_status
 
-    status = collect_status(settings)
+    try:
+        status = collect_status(settings)
+    except NoHome as error:
+        print(f"fare-assets status: {error}", file=sys.stderr)
+        return 1
     print(json.dumps(status, indent=2, default=str) if args.json else format_status(status))
+    return 0
+
+
+def run_reset(settings: Settings, args) -> int:
+    from fare_assets.home import reset_home
+
+    if not args.yes:
+        print(f"fare-assets reset deletes {settings.home} (models, tables, endpoint state, run history); "
+              "run it again with --yes to do so", file=sys.stderr)
+        return 2
+    print(f"deleted {settings.home}" if reset_home(settings) else f"nothing to delete at {settings.home}")
     return 0
 
 
@@ -69,16 +91,26 @@ def run_replay(settings: Settings, args) -> int:
 
 
 def run_doctor(settings: Settings, args) -> int:
-    if settings.target != "databricks":
-        print("fare-assets doctor checks the Databricks target: set FARE_ASSETS_TARGET=databricks "
-              "and FARE_ASSETS_VOLUME (see docs/databricks.md); the local target needs no setup")
-        return 2
-    from fare_assets.databricks.doctor import doctor
+    from fare_assets.backends import open_target
 
-    return doctor(settings, probe=not args.quick)
+    return open_target(settings).doctor(probe=not args.quick)
 
 
-COMMANDS = {"status": run_status, "stop": run_stop, "replay": run_replay, "doctor": run_doctor}
+def exit_now(code: int) -> None:
+    """Leave without interpreter teardown: after in-process Dagster runs and Delta reads, native
+    thread pools (Arrow, delta-rs) sometimes abort in their destructors at exit ("terminate called
+    without an active exception", exit 134) although all work is done and committed."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+COMMANDS = {"status": run_status, "stop": run_stop, "replay": run_replay, "doctor": run_doctor, "reset": run_reset}
+
+def run() -> None:
+    """The `fare-assets` console script."""
+    exit_now(main())
+
 
 if __name__ == "__main__":
-    sys.exit(main())
+    run()

@@ -13,35 +13,22 @@ from fare_assets.automation import (
     batch_inference_job, batch_inference_schedule, build_drift_sensor, monitoring_job, monitoring_schedule,
     training_job,
 )
-from fare_assets.resources.task_runner import LocalTaskRunner, TaskRunner
+from fare_assets.backends import open_target
 from fare_assets.settings import Settings
 
 
-def task_runner_for(settings: Settings) -> TaskRunner:
-    if settings.target == "databricks":
-        from fare_assets.databricks.runner import DatabricksTaskRunner
-
-        return DatabricksTaskRunner.from_settings(settings)
-    return LocalTaskRunner(settings_env=settings.to_env())
-
-
-def source_description(settings: Settings) -> str:
-    if settings.target == "databricks":
-        return f"the Unity Catalog table {settings.databricks_source_table}"
-    return settings.source + (f" (scenario {settings.scenario})" if settings.scenario else "")
-
-
 def build_definitions(settings: Settings) -> Definitions:
+    target = open_target(settings)
     return Definitions(
         assets=[
-            trips_spec(source_description(settings)),
+            trips_spec(target.source_description()),
             feature_table, model_version, training_baseline, champion_alias, serving_endpoint,
             predictions, model_monitoring,
         ],
         jobs=[training_job, batch_inference_job, monitoring_job],
         schedules=[batch_inference_schedule, monitoring_schedule],
         sensors=[build_drift_sensor(settings)],
-        resources={"task_runner": task_runner_for(settings)},
+        resources={"task_runner": target.task_runner()},
         # The graph is a chain: separate step processes would only add start-up time.
         executor=in_process_executor,
     )

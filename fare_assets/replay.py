@@ -5,7 +5,8 @@ monitoring_job once at least MONITOR_WINDOW of data time has been scored since t
 monitoring window (so after every step when MONITOR_WINDOW <= BATCH_WINDOW), then one tick of
 the real drift sensor; every run it requests is executed as training_job, tagged as the sensor
 daemon would tag it (so a running daemon never launches the same request again).
-Progress is read from Dagster's own records (materialization metadata), never from the tables.
+Data time (the watermark, whether monitoring is due) follows fare_assets.clock over the tables,
+the same rules the tasks use; what each step did is read from the runs' materializations.
 """
 
 from __future__ import annotations
@@ -16,10 +17,15 @@ from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 import pandas as pd
-from dagster import AssetKey, AssetRecordsFilter, DagsterRunStatus, RunsFilter, build_sensor_context
+from dagster import DagsterRunStatus, RunsFilter, build_sensor_context
 from dagster._core.storage.tags import RUN_KEY_TAG, SENSOR_NAME_TAG
 
+from fare_assets.backends import open_target
+from fare_assets.backends.history import read_history
+from fare_assets.backends.interfaces import CHAMPION
+from fare_assets.clock import monitoring_due
 from fare_assets.definitions import build_definitions
+from fare_assets.home import check_home
 from fare_assets.instance import open_instance
 from fare_assets.settings import Settings
 
@@ -51,38 +57,27 @@ class Step:
 
 
 class Replay:
-    def __init__(self, settings: Settings):
-        from fare_assets.tasks.registry import connect
+    stopped_because: str | None = None
+    last_status: str | None = None
 
+    def __init__(self, settings: Settings):
+        check_home(settings, claim=True)
         self.settings = settings
         self.defs = build_definitions(settings)
         self.instance = open_instance(settings)
         self.sensor = self.defs.get_sensor_def("drift_sensor")
-        self.registry = connect(settings)
+        target = open_target(settings)
+        self.registry, self.store = target.registry(), target.table_store()
 
-    # ---- what Dagster has recorded -------------------------------------------------------
-    def metadata(self, asset: str, first: bool = False) -> dict | None:
-        records = self.instance.fetch_materializations(
-            AssetRecordsFilter(asset_key=AssetKey(asset)), limit=1, ascending=first).records
-        if not records:
-            return None
-        return {k: v.value for k, v in records[0].asset_materialization.metadata.items()}
-
+    # ---- where data time stands -----------------------------------------------------------
     def watermark(self) -> pd.Timestamp | None:
-        scored, features = self.metadata("predictions"), self.metadata("feature_table")
-        if scored is not None:
-            return pd.Timestamp(scored["watermark"])
-        return pd.Timestamp(features["window_end"]) if features is not None else None
+        return read_history(self.store).watermark
 
     def champion_version(self) -> int | None:
-        from fare_assets.tasks.registry import CHAMPION, alias_version
+        return self.registry.alias_version(CHAMPION)
 
-        return alias_version(self.registry, self.settings.registered_model_name, CHAMPION)
-
-    def monitoring_due(self, watermark: pd.Timestamp) -> bool:
-        last = self.metadata("model_monitoring")
-        since = pd.Timestamp(last["window_end"]) if last else pd.Timestamp(self.metadata("predictions", first=True)["window_start"])
-        return watermark - since >= self.settings.monitor_window
+    def monitoring_due(self) -> bool:
+        return monitoring_due(read_history(self.store), self.settings.monitor_window)
 
     # ---- running jobs ---------------------------------------------------------------------
     def run_job(self, name: str, run_config: dict | None = None, tags: dict | None = None):
@@ -137,22 +132,28 @@ class Replay:
     # ---- the steps ------------------------------------------------------------------------
     def planned_steps(self, until: pd.Timestamp) -> int:
         watermark = self.watermark()
-        return max(0, -(-(until - watermark) // self.settings.batch_window)) if watermark is not None else 0
+        return max(0, (until - watermark) // self.settings.batch_window) if watermark is not None else 0
 
     def steps(self, until: pd.Timestamp) -> Iterator[Step]:
-        while (watermark := self.watermark()) is not None and watermark < until:
+        """Step while the next window ends by `until`: a replay never scores past its bound."""
+        self.stopped_because = None
+        while (watermark := self.watermark()) is not None and watermark + self.settings.batch_window <= until:
             step = self.step(watermark)
             if step is None:
-                return  # the source has no data after the watermark
+                self.stopped_because = self.last_status or "the source has no complete window after the watermark"
+                return
             yield step
+        if watermark is None:
+            self.stopped_because = "no watermark: nothing has been trained in this home"
 
     def step(self, watermark: pd.Timestamp) -> Step | None:
         started = time.monotonic()
         scored = self.run_job("batch_inference_job")["predictions"]
         end = pd.Timestamp(scored["watermark"])
         if end <= watermark:
+            self.last_status = scored.get("status")
             return None
-        monitored = self.run_job("monitoring_job")["model_monitoring"] if self.monitoring_due(end) else None
+        monitored = self.run_job("monitoring_job")["model_monitoring"] if self.monitoring_due() else None
         retrained = self.tick_sensor()
         mae = scored.get("batch_mae")
         return Step(

@@ -65,4 +65,7 @@ def print_replay(replay: Replay, until: pd.Timestamp, as_json: bool, out: TextIO
             bar.update()
             count += 1
     print(f"replayed {count} window(s); watermark {replay.watermark()}", file=sys.stderr)
-    return 0
+    if replay.stopped_because:
+        print(f"stopped before {until}: {replay.stopped_because}", file=sys.stderr)
+    # Replaying nothing because there is no history or no data is an error a script must see.
+    return 1 if count == 0 and replay.stopped_because else 0

@@ -1,10 +1,12 @@
-"""Typed settings from FARE_ASSETS_* environment variables: the one place the target is chosen.
+"""Typed settings from FARE_ASSETS_* environment variables, validated once at load time.
 
 Pure Python (no Dagster import) so that Pipes tasks rebuild the same object from their params.
+What the target implies (URIs, table names, backends) is decided in fare_assets.backends only.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 from collections.abc import Mapping
@@ -13,10 +15,14 @@ from datetime import date, timedelta
 from pathlib import Path
 
 TARGETS = ("local", "databricks")
+DEFAULT_HOME = ".fare_assets"
 DEFAULT_SERVING_PORT = 5088
 _DURATION = re.compile(r"^\s*(\d+)\s*([mhd])\s*$")
 _DURATION_UNITS = {"m": "minutes", "h": "hours", "d": "days"}
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_HOSTNAME_LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
+# Ten years of data time: a longer window is a typo, and timedelta overflows past ~2.7 million days.
+MAX_DURATION = timedelta(days=3660)
 
 
 class SettingsError(ValueError):
@@ -30,7 +36,10 @@ def parse_duration(name: str, raw: str) -> timedelta:
             f"{name}={raw!r} is not a duration: write a positive whole number followed by "
             "m, h or d, like 30m, 6h, 24h, 7d or 31d"
         )
-    return timedelta(**{_DURATION_UNITS[match.group(2)]: int(match.group(1))})
+    amount, unit = int(match.group(1)), _DURATION_UNITS[match.group(2)]
+    if amount > MAX_DURATION / timedelta(**{unit: 1}):
+        raise SettingsError(f"{name}={raw!r} is longer than {MAX_DURATION.days} days: write 30m .. {MAX_DURATION.days}d")
+    return timedelta(**{unit: amount})
 
 
 def format_duration(value: timedelta) -> str:
@@ -67,6 +76,20 @@ def _parse_int(name: str, raw: str, low: int, high: int) -> int:
     if value is None or not low <= value <= high:
         raise SettingsError(f"{name}={raw!r} must be a whole number from {low} to {high}")
     return value
+
+
+def _host(name: str, raw: str) -> str:
+    """An IP address or a DNS host name: caught here rather than when a deploy tries to bind it."""
+    host = raw.strip()
+    try:
+        ipaddress.ip_address(host)
+        return host
+    except ValueError:
+        pass
+    labels = host.rstrip(".").split(".")
+    if host and not labels[-1].isdigit() and all(_HOSTNAME_LABEL.match(label) for label in labels):
+        return host
+    raise SettingsError(f"{name}={raw!r} is neither an IP address (127.0.0.1, ::1) nor a host name (localhost)")
 
 
 def _identifier(name: str, raw: str) -> str:
@@ -106,8 +129,9 @@ class Settings:
         target = get("TARGET", "local").strip().lower()
         if target not in TARGETS:
             raise SettingsError(f"FARE_ASSETS_TARGET={target!r} must be one of: {', '.join(TARGETS)}")
+        home = get("HOME", "") or DEFAULT_HOME
         settings = cls(
-            home=Path(get("HOME", ".fare_assets")).expanduser().resolve(),
+            home=Path(home).expanduser().resolve(),
             target=target,
             catalog=_identifier("FARE_ASSETS_CATALOG", get("CATALOG", "main")),
             schema=_identifier("FARE_ASSETS_SCHEMA", get("SCHEMA", "ml_serving")),
@@ -123,7 +147,7 @@ class Settings:
             location_features=_parse_bool(
                 "FARE_ASSETS_LOCATION_FEATURES", get("LOCATION_FEATURES", "false")
             ),
-            serving_host=get("SERVING_HOST", "127.0.0.1").strip(),
+            serving_host=_host("FARE_ASSETS_SERVING_HOST", get("SERVING_HOST", "127.0.0.1")),
             serving_port=_parse_int(
                 "FARE_ASSETS_SERVING_PORT", get("SERVING_PORT", str(DEFAULT_SERVING_PORT)), 1, 65535
             ),
@@ -134,12 +158,6 @@ class Settings:
             raise SettingsError(
                 f"FARE_ASSETS_TRAIN_START={settings.train_start} must be before "
                 f"FARE_ASSETS_TRAIN_END={settings.train_end} (the end is exclusive)"
-            )
-        if settings.target == "databricks" and not settings.volume.startswith("/Volumes/"):
-            raise SettingsError(
-                "FARE_ASSETS_TARGET=databricks needs FARE_ASSETS_VOLUME=/Volumes/<catalog>/<schema>/<volume> "
-                f"(got {settings.volume!r}) and Databricks authentication through the SDK's unified "
-                "configuration (DATABRICKS_HOST with a profile or token); see the README, 'Run on Databricks'"
             )
         return settings
 
@@ -170,12 +188,12 @@ class Settings:
         return f"{self.schema}_{self.model_name}_endpoint"
 
     @property
-    def tracking_uri(self) -> str:
-        return "databricks" if self.target == "databricks" else f"sqlite:///{self.home / 'mlflow.db'}"
+    def local_mlflow_uri(self) -> str:
+        """The home's sqlite tracking store and registry (the local target's MLflow)."""
+        return f"sqlite:///{self.home / 'mlflow.db'}"
 
-    @property
-    def registry_uri(self) -> str:
-        return "databricks-uc" if self.target == "databricks" else self.tracking_uri
+    # The local endpoint and tests read the home's MLflow under these names.
+    tracking_uri = registry_uri = local_mlflow_uri
 
     @property
     def artifact_location(self) -> str:
@@ -193,11 +211,9 @@ class Settings:
     def serving_url(self) -> str:
         return f"http://{self.serving_host}:{self.serving_port}"
 
-    def table_location(self, table: str) -> str:
-        """A local Delta table's directory, or a Unity Catalog table's full name."""
-        if self.target == "databricks":
-            return f"{self.catalog}.{self.schema}.{table}"
-        return str(self.home / "lakehouse" / self.catalog / self.schema / table)
+    @property
+    def lakehouse(self) -> Path:
+        return self.home / "lakehouse" / self.catalog / self.schema
 
     def describe(self) -> dict[str, str]:
         return {k: str(v) for k, v in asdict(self).items()}

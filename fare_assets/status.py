@@ -1,33 +1,40 @@
-"""What `fare-assets status` reports: registry, endpoint, tables, watermark, newest monitoring row."""
+"""What `fare-assets status` reports: registry, endpoint, tables, watermark, newest monitoring row.
+
+It only reads: run in a folder with no home, it says so and creates nothing.
+"""
 
 from __future__ import annotations
 
 import json
 
+from fare_assets.backends import open_target
+from fare_assets.backends.history import read_history
+from fare_assets.backends.interfaces import CHALLENGER, CHAMPION, MONITORING_TABLE, TABLES
+from fare_assets.home import check_home, recorded_identity
 from fare_assets.settings import Settings
-from fare_assets.tasks.common import (
-    BASELINE_TABLE, FEATURE_TABLE, MONITORING_TABLE, PREDICTIONS_TABLE, WATERMARK_TABLE, current_watermark,
-)
-from fare_assets.tasks.storage import open_table_store
 
-TABLES = (FEATURE_TABLE, BASELINE_TABLE, PREDICTIONS_TABLE, WATERMARK_TABLE, MONITORING_TABLE)
+
+class NoHome(RuntimeError):
+    """There is nothing to report on: the home does not exist."""
 
 
 def collect_status(settings: Settings) -> dict:
-    from fare_assets.tasks.deploy_endpoint import open_endpoint
-    from fare_assets.tasks.registry import CHALLENGER, CHAMPION, alias_version, connect
-
-    client = connect(settings)
-    model = settings.registered_model_name
-    store = open_table_store(settings)
-    watermark = current_watermark(store, settings)
+    if not settings.home.is_dir():
+        raise NoHome(f"no fare-assets home at {settings.home}: run the quick start "
+                     "(uv run dagster asset materialize -m fare_assets --select '*'), or set FARE_ASSETS_HOME")
+    check_home(settings, claim=False)
+    target = open_target(settings)
+    registry, store = target.registry(), target.table_store()
+    watermark = read_history(store).watermark
     return {
-        "target": settings.target,
-        "registered_model": model,
-        "tracking_uri": settings.tracking_uri,
-        "champion_version": alias_version(client, model, CHAMPION),
-        "challenger_version": alias_version(client, model, CHALLENGER),
-        "endpoint": open_endpoint(settings).status() or {"url": settings.serving_url, "running": False},
+        "home": str(settings.home),
+        "built_from": recorded_identity(settings),
+        "target": target.name,
+        "registered_model": settings.registered_model_name,
+        "tracking_uri": registry.tracking_uri,
+        "champion_version": registry.alias_version(CHAMPION),
+        "challenger_version": registry.alias_version(CHALLENGER),
+        "endpoint": target.endpoint().status() or {"url": settings.serving_url, "running": False},
         "tables": {t: {"location": store.location(t), "rows": store.count(t)} for t in TABLES},
         "watermark": str(watermark) if watermark is not None else None,
         "latest_monitoring": latest_monitoring(store),
@@ -45,6 +52,7 @@ def latest_monitoring(store) -> dict | None:
 def format_status(status: dict) -> str:
     endpoint = status["endpoint"]
     lines = [
+        f"home                {status['home']}",
         f"target              {status['target']}",
         f"registered model    {status['registered_model']}",
         f"tracking URI        {status['tracking_uri']}",
@@ -56,9 +64,10 @@ def format_status(status: dict) -> str:
         f"watermark           {status['watermark'] or 'none (no training yet)'}",
         "tables",
     ]
+    width = max(len(name) for name in status["tables"]) + 2
     for name, table in status["tables"].items():
-        rows = "missing" if table["rows"] is None else f"{table['rows']:,} rows"
-        lines.append(f"  {name:<22}{rows:<14}{table['location']}")
+        rows = "missing" if table["rows"] is None else f"{table['rows']:,} row{'s' if table['rows'] != 1 else ''}"
+        lines.append(f"  {name:<{width}}{rows:>12}  {table['location']}")
     monitoring = status["latest_monitoring"]
     lines.append("latest monitoring   " + ("none" if monitoring is None else
                  f"{monitoring['window_end']}: {monitoring['status']}, rows={monitoring['rows']}, "

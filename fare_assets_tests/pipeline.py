@@ -4,24 +4,32 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mlflow import MlflowClient
-
+from fare_assets.backends import open_target
+from fare_assets.backends.history import read_history
 from fare_assets.definitions import build_definitions
 from fare_assets.instance import open_instance
 from fare_assets.settings import Settings
-from fare_assets.tasks.registry import alias_version
-from fare_assets.tasks.storage import LocalTableStore
 from fare_assets_tests.conftest import settings_env
 
 
 class Pipeline:
     def __init__(self, home: Path, **overrides: str):
-        self.env = settings_env(home, **overrides)
+        self._open(settings_env(home, **overrides))
+
+    @classmethod
+    def from_env(cls, env: dict[str, str]) -> Pipeline:
+        """The same deployment again, e.g. in another process: the same home, port and windows."""
+        pipeline = cls.__new__(cls)
+        pipeline._open(env)
+        return pipeline
+
+    def _open(self, env: dict[str, str]) -> None:
+        self.env = env
         self.settings = Settings.from_env(self.env)
         self.defs = build_definitions(self.settings)
         self.instance = open_instance(self.settings)
-        self.store = LocalTableStore(self.settings)
-        self.client = MlflowClient(self.settings.tracking_uri, self.settings.registry_uri)
+        target = open_target(self.settings)
+        self.store, self.registry = target.table_store(), target.registry()
 
     def run_job(self, name: str, run_config: dict | None = None, raise_on_error: bool = True):
         return self.defs.get_job_def(name).execute_in_process(
@@ -47,7 +55,14 @@ class Pipeline:
         return "\n".join(messages)
 
     def alias(self, alias: str) -> int | None:
-        return alias_version(self.client, self.settings.registered_model_name, alias)
+        return self.registry.alias_version(alias)
+
+    @property
+    def client(self):
+        return self.registry.client()
+
+    def watermark(self):
+        return read_history(self.store).watermark
 
     def model_info(self, version: int):
         import mlflow

@@ -62,4 +62,33 @@ def test_schedules_and_the_drift_sensor_exist(defs):
 
 def test_the_databricks_target_without_configuration_fails_with_what_to_set(tmp_path):
     with pytest.raises(SettingsError, match="FARE_ASSETS_VOLUME=/Volumes/<catalog>/<schema>/<volume>"):
-        Settings.from_env({"FARE_ASSETS_HOME": str(tmp_path), "FARE_ASSETS_TARGET": "databricks"})
+        build_definitions(Settings.from_env({"FARE_ASSETS_HOME": str(tmp_path), "FARE_ASSETS_TARGET": "databricks"}))
+
+
+# What every target must define, by name: a change here is a change users see in the UI.
+SNAPSHOT = {
+    "assets": sorted(LINEAGE),
+    "jobs": ["batch_inference_job", "monitoring_job", "training_job"],
+    "schedules": ["batch_inference_schedule", "monitoring_schedule"],
+    "sensors": ["drift_sensor"],
+    "resources": ["task_runner"],
+}
+TARGET_ENV = {
+    "local": {},
+    "databricks": {"FARE_ASSETS_TARGET": "databricks", "FARE_ASSETS_VOLUME": "/Volumes/main/ml_serving/fare_assets"},
+}
+
+
+@pytest.mark.parametrize(("target", "runner"), [("local", "LocalTaskRunner"), ("databricks", "DatabricksTaskRunner")])
+def test_both_targets_define_the_same_graph_and_differ_only_in_the_task_runner(tmp_path, target, runner):
+    defs = build_definitions(Settings.from_env({"FARE_ASSETS_HOME": str(tmp_path), **TARGET_ENV[target]}))
+    graph = defs.resolve_asset_graph()
+    snapshot = {
+        "assets": sorted(key.to_user_string() for key in graph.get_all_asset_keys()),
+        "jobs": sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")),
+        "schedules": sorted(s.name for s in defs.schedules),
+        "sensors": sorted(s.name for s in defs.sensors),
+        "resources": sorted(defs.resources),
+    }
+    assert snapshot == SNAPSHOT
+    assert type(defs.resources["task_runner"]).__name__ == runner

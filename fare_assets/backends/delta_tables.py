@@ -1,25 +1,30 @@
-"""Tables as tasks see them: local Delta tables (deltalake) or Unity Catalog tables (Spark)."""
+"""Local tables: Delta tables (deltalake) under $FARE_ASSETS_HOME/lakehouse/<catalog>/<schema>/<table>.
+
+Writers may overlap (two batch runs, a rerun while a schedule fires): every write that can
+conflict is retried a bounded number of times on a fresh snapshot, and insert_new creates a
+missing table empty before merging, so the first write is as idempotent as every later one.
+"""
 
 from __future__ import annotations
 
+import random
+import time
 from pathlib import Path
 
 import pandas as pd
 import pyarrow as pa
 from deltalake import DeltaTable, write_deltalake
-from deltalake.exceptions import TableNotFoundError
+from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
-from fare_assets.settings import Settings
+COMMIT_ATTEMPTS = 8
 
 
 class LocalTableStore:
-    """Delta tables under $FARE_ASSETS_HOME/lakehouse/<catalog>/<schema>/<table>."""
-
-    def __init__(self, settings: Settings):
-        self.settings = settings
+    def __init__(self, root: Path):
+        self.root = Path(root)
 
     def location(self, table: str) -> str:
-        return self.settings.table_location(table)
+        return str(self.root / table)
 
     def _table(self, table: str) -> DeltaTable | None:
         try:
@@ -30,11 +35,12 @@ class LocalTableStore:
     def exists(self, table: str) -> bool:
         return self._table(table) is not None
 
-    def read(self, table: str, filters: list[tuple] | None = None) -> pd.DataFrame | None:
+    def read(self, table: str, filters: list[tuple] | None = None,
+             columns: list[str] | None = None) -> pd.DataFrame | None:
         delta = self._table(table)
         if delta is None:
             return None
-        return delta.to_pyarrow_table(filters=filters).to_pandas()
+        return delta.to_pyarrow_table(filters=filters, columns=columns).to_pandas()
 
     def count(self, table: str) -> int | None:
         delta = self._table(table)
@@ -42,40 +48,50 @@ class LocalTableStore:
 
     def overwrite(self, table: str, frame: pd.DataFrame, where: str | None = None) -> None:
         """Replace the table, or only the rows matching `where` (a Delta predicate)."""
-        Path(self.location(table)).parent.mkdir(parents=True, exist_ok=True)
-        exists = self.exists(table)
-        write_deltalake(
-            self.location(table), _arrow(frame), mode="overwrite",
-            predicate=where if exists else None,
-            schema_mode=None if where and exists else "overwrite",
-        )
+        def write():
+            exists = self.exists(table)
+            write_deltalake(self.location(table), _arrow(frame), mode="overwrite",
+                            predicate=where if exists else None,
+                            schema_mode=None if where and exists else "overwrite")
+
+        self._committed(table, write)
 
     def append(self, table: str, frame: pd.DataFrame) -> None:
-        Path(self.location(table)).parent.mkdir(parents=True, exist_ok=True)
-        write_deltalake(self.location(table), _arrow(frame), mode="append")
+        self._committed(table, lambda: write_deltalake(self.location(table), _arrow(frame), mode="append"))
 
     def insert_new(self, table: str, frame: pd.DataFrame, key: str) -> int:
         """Insert the rows whose key is not in the table yet; return how many were inserted."""
-        delta = self._table(table)
-        if delta is None:
-            self.append(table, frame)
-            return len(frame)
-        metrics = (
-            delta.merge(_arrow(frame), predicate=f"target.{key} = source.{key}",
-                        source_alias="source", target_alias="target")
-            .when_not_matched_insert_all()
-            .execute()
-        )
-        return int(metrics.get("num_target_rows_inserted", 0))
+        source = _arrow(frame)
+
+        def merge() -> int:
+            delta = self._table(table) or self._create(table, source.schema)
+            metrics = (delta.merge(source, predicate=f"target.{key} = source.{key}",
+                                   source_alias="source", target_alias="target")
+                       .when_not_matched_insert_all().execute())
+            return int(metrics.get("num_target_rows_inserted", 0))
+
+        return self._committed(table, merge)
+
+    def _create(self, table: str, schema: pa.Schema) -> DeltaTable:
+        """An empty table; if another writer created it first, theirs is used."""
+        try:
+            write_deltalake(self.location(table), schema.empty_table(), mode="error")
+        except (CommitFailedError, DeltaError) as error:
+            if self._table(table) is None:
+                raise error
+        return DeltaTable(self.location(table))
+
+    def _committed(self, table: str, write):
+        Path(self.location(table)).parent.mkdir(parents=True, exist_ok=True)
+        for attempt in range(1, COMMIT_ATTEMPTS + 1):
+            try:
+                return write()
+            except CommitFailedError as error:
+                if attempt == COMMIT_ATTEMPTS:
+                    raise RuntimeError(f"{self.location(table)}: {COMMIT_ATTEMPTS} conflicting commits in a row, "
+                                       f"the last: {error}") from error
+                time.sleep(random.uniform(0.05, 0.2) * attempt)  # let the other writer finish its commit
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:
     return pa.Table.from_pandas(frame, preserve_index=False)
-
-
-def open_table_store(settings: Settings):
-    if settings.target == "databricks":
-        from fare_assets.databricks.tables import SparkTableStore
-
-        return SparkTableStore(settings)
-    return LocalTableStore(settings)

@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fare_assets.backends.interfaces import PREDICTIONS_TABLE, BatchResult
+from fare_assets.clock import scored_at_now
 from fare_assets.databricks.spark import score_with_spark_udf, spark_features
 from fare_assets.ml.features import feature_columns
 from fare_assets.ml.schema import DROPOFF_TIME, LABEL, PICKUP_TIME, TRIP_COLUMNS, TRIP_ID
@@ -96,27 +98,24 @@ def score_window(spark, raw, start, end, model_uri: str, version: int, scored_at
                                "scored_at": F.lit(pd.Timestamp(scored_at).to_pydatetime())}), rejected
 
 
-def run(context, settings, store, source, start, end, watermark, version) -> None:
-    """The predictions task's Databricks path (see tasks/score_batch.py)."""
-    from pyspark.sql import functions as F
+class SparkBatchScorer:
+    """The batch window scored in Spark: trips cut from the UC table, cleaned, featurized and scored
+    on the executors with spark_udf; only new trips are inserted, nothing is collected to the driver."""
 
-    from fare_assets.tasks.common import PREDICTIONS_TABLE, WATERMARK_TABLE, as_json
-    from fare_assets.tasks.score_batch import scored_at_now
+    def __init__(self, source, store, registry, include_location: bool):
+        self.source, self.store, self.registry, self.include_location = source, store, registry, include_location
 
-    scored, rejected = score_window(source.spark, source.spark.table(source.table), start, end,
-                                    f"models:/{settings.registered_model_name}/{version}", version,
-                                    scored_at_now(), settings.location_features)
-    scored = scored.cache()
-    rows = scored.count()
-    inserted = store.insert_new_frame(PREDICTIONS_TABLE, scored, key=TRIP_ID) if rows else 0
-    store.append(WATERMARK_TABLE, pd.DataFrame([{
-        "window_start": start, "window_end": end, "rows": rows, "inserted": inserted,
-        "model_version": version, "scored_at": scored_at_now()}]))
-    mae = scored.select(F.avg(F.abs(F.col("prediction") - F.col(LABEL)))).first()[0] if rows else None
-    scored.unpersist()
-    context.report_asset_materialization(metadata={
-        "rows": rows, "rows_inserted": inserted, "rejected_by_reason": as_json(rejected),
-        "window_start": str(start), "window_end": str(end),
-        "watermark": str(max(watermark, end)), "model_version": version,
-        "batch_mae": round(mae, 4) if mae is not None else "no rows",
-    })
+    def score(self, start, end, version: int) -> BatchResult:
+        from pyspark.sql import functions as F
+
+        self.registry.connect()
+        spark = self.source.spark
+        scored, rejected = score_window(spark, spark.table(self.source.table), start, end,
+                                        f"models:/{self.registry.model_name}/{version}", version,
+                                        scored_at_now(), self.include_location)
+        scored = scored.cache()
+        rows = scored.count()
+        inserted = self.store.insert_new_frame(PREDICTIONS_TABLE, scored, key=TRIP_ID) if rows else 0
+        mae = scored.select(F.avg(F.abs(F.col("prediction") - F.col(LABEL)))).first()[0] if rows else None
+        scored.unpersist()
+        return BatchResult(rows, inserted, rejected, mae)

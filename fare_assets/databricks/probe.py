@@ -10,8 +10,7 @@ import platform
 import time
 from importlib.metadata import PackageNotFoundError, version
 
-import fare_assets
-from fare_assets.databricks.wheel import PINNED_PACKAGES
+from fare_assets.databricks.wheel import PACKAGE_DIR, PINNED_PACKAGES
 from fare_assets.tasks.pipes import open_task_pipes
 
 
@@ -28,7 +27,7 @@ def main() -> None:
         time.sleep(float(context.extras.get("params", {}).get("sleep_seconds", 0)))
         context.report_asset_materialization(metadata={
             "python": platform.python_version(),
-            "task_code": fare_assets.__file__,
+            "task_code": str(PACKAGE_DIR / "__init__.py"),
             **{f"version_{name}": installed(name) for name in PINNED_PACKAGES},
             "echo": {"raw_value": context.extras.get("params", {}), "type": "json"},
         })

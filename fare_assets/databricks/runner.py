@@ -27,7 +27,7 @@ from databricks.sdk.service.workspace import ImportFormat
 
 from fare_assets.databricks.wheel import TaskWheel, build_task_wheel, pinned_requirements
 from fare_assets.resources.task_runner import TaskFailed, TaskRunner, task_exception
-from fare_assets.settings import Settings, SettingsError
+from fare_assets.settings import Settings
 
 ENVIRONMENT_KEY = "fare_assets"
 ENVIRONMENT_VERSION = "2"  # serverless environment 2: Python 3.11, as uv.lock resolves for
@@ -116,14 +116,9 @@ class DatabricksTaskRunner(TaskRunner):
     def from_settings(cls, settings: Settings, **kwargs) -> DatabricksTaskRunner:
         return cls(settings_env=settings.to_env(), **kwargs)
 
-    def run(self, context, task, params=None):
-        return self.run_module(context, f"tasks.{task}", params)
-
-    def run_module(self, context, module: str, params=None):
+    def launch(self, context, module: str, params=None):
         """Run `fare_assets.<module>` (a Pipes entry point) as a Databricks serverless run."""
         settings = self.settings
-        if not settings.volume.startswith("/Volumes/"):
-            raise SettingsError("FARE_ASSETS_VOLUME must name a Unity Catalog volume: /Volumes/<catalog>/<schema>/<volume>")
         client = WorkspaceClient()
         deployment = deploy_task_code(client, settings.volume)
         context.log.info(f"task code {deployment.wheel_path} ({'uploaded' if deployment.uploaded_wheel else 'unchanged'})")

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fare_assets.settings import Settings
-
 _OPERATORS = {"=": "=", "==": "=", "!=": "!=", "<": "<", "<=": "<=", ">": ">", ">=": ">="}
 
 
 class SparkTableStore:
     """Tables named <catalog>.<schema>.<table>."""
 
-    def __init__(self, settings: Settings, spark=None):
-        self.settings = settings
+    def __init__(self, schema: str, spark=None):
+        self.schema = schema
         self._spark = spark
 
     @property
@@ -28,7 +26,7 @@ class SparkTableStore:
         return self._spark
 
     def location(self, table: str) -> str:
-        return self.settings.table_location(table)
+        return f"{self.schema}.{table}"
 
     def exists(self, table: str) -> bool:
         return self.spark.catalog.tableExists(self.location(table))
@@ -42,8 +40,12 @@ class SparkTableStore:
             frame = frame.where(_compare(F.col(column), _OPERATORS[op], F.lit(value)))
         return frame
 
-    def read(self, table: str, filters: list[tuple] | None = None) -> pd.DataFrame | None:
-        return self._frame(table, filters).toPandas() if self.exists(table) else None
+    def read(self, table: str, filters: list[tuple] | None = None,
+             columns: list[str] | None = None) -> pd.DataFrame | None:
+        if not self.exists(table):
+            return None
+        frame = self._frame(table, filters)
+        return (frame.select(*columns) if columns else frame).toPandas()
 
     def count(self, table: str) -> int | None:
         return self._frame(table).count() if self.exists(table) else None

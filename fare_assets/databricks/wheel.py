@@ -17,9 +17,7 @@ from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
-import fare_assets
-
-PACKAGE_DIR = Path(fare_assets.__file__).resolve().parent
+PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the fare_assets package folder
 LOCK_FILE = PACKAGE_DIR.parent / "uv.lock"
 # What the tasks import on Databricks; the runtime provides numpy, scipy, pyarrow and pyspark.
 PINNED_PACKAGES = ("mlflow", "scikit-learn", "pandas", "dagster-pipes", "deltalake")

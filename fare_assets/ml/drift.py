@@ -215,6 +215,6 @@ def evaluate_window(baseline: dict, window: pd.DataFrame, window_hours: float) -
         judge("volume", None, ratio, r.VOLUME_DROP_RATIO if low else r.VOLUME_SURGE_RATIO, p,
               low or ratio >= r.VOLUME_SURGE_RATIO)
     out["should_retrain"] = bool(fired)
-    out.update(r.seed_metrics(out["columns"], out["mae_change"], FEATURE_COLUMNS))
+    out.update(r.exemplar_metrics(out["columns"], out["mae_change"], FEATURE_COLUMNS))
     return out
 

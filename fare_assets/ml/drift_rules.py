@@ -28,8 +28,8 @@ NEVER_ELIGIBLE = ("pickup_month",)                            # drifts by constr
 WEEK_ONLY = ("pickup_dayofweek", "is_weekend", "is_rush_hour")  # set by the calendar
 CALENDAR = ("pickup_dayofweek", "is_weekend")  # judged against a typical week
 PSI_ONLY = ("pickup_dayofweek",)  # categories without an order: a KS over Sun..Sat means little
-SEED_Z = 2.0                   # the exemplar's rules, reported only (seed_* fields)
-SEED_MAE_DEGRADATION = 5.0
+EXEMPLAR_Z = 2.0                   # the exemplar's rules, reported only (exemplar_* fields)
+EXEMPLAR_MAE_DEGRADATION = 5.0
 
 RULES = {
     "family_alpha": FAMILY_ALPHA, "min_rows": MIN_ROWS, "min_labelled": MIN_LABELLED,
@@ -39,7 +39,7 @@ RULES = {
     "volume_min_hours": VOLUME_MIN_HOURS, "day_hours": DAY_HOURS, "week_hours": WEEK_HOURS,
     "never_eligible": list(NEVER_ELIGIBLE), "week_only": list(WEEK_ONLY),
     "psi_only": list(PSI_ONLY),
-    "seed_z": SEED_Z, "seed_mae_degradation": SEED_MAE_DEGRADATION,
+    "exemplar_z": EXEMPLAR_Z, "exemplar_mae_degradation": EXEMPLAR_MAE_DEGRADATION,
 }
 
 
@@ -123,18 +123,18 @@ def volume_test(rows: int, hours: float, base_rows: int, base_rate: float):
     return float(ratio), float(p)
 
 
-def seed_metrics(cols: dict, mae_change: float | None, features) -> dict:
+def exemplar_metrics(cols: dict, mae_change: float | None, features) -> dict:
     """The exemplar's rules (z > 2 on mean shifts, MAE up by $5), in both z forms: reported only."""
     def z(column, form):
         return cols[column][form] if column in cols else None
 
-    result = {"seed_mae_degradation": mae_change}
+    result = {"exemplar_mae_degradation": mae_change}
     for form, suffix in (("z_sample", ""), ("z_stderr", "_stderr")):
         values = [v for c in features if (v := z(c, form)) is not None]
-        result[f"seed_prediction_drift_z{suffix}"] = z("prediction", form)
-        result[f"seed_feature_drift_z{suffix}"] = max(values) if values else None
-        result[f"seed_alert{suffix}"] = bool(
-            (result[f"seed_prediction_drift_z{suffix}"] or 0) > SEED_Z
-            or (result[f"seed_feature_drift_z{suffix}"] or 0) > SEED_Z
-            or (mae_change or 0) > SEED_MAE_DEGRADATION)
+        result[f"exemplar_prediction_drift_z{suffix}"] = z("prediction", form)
+        result[f"exemplar_feature_drift_z{suffix}"] = max(values) if values else None
+        result[f"exemplar_alert{suffix}"] = bool(
+            (result[f"exemplar_prediction_drift_z{suffix}"] or 0) > EXEMPLAR_Z
+            or (result[f"exemplar_feature_drift_z{suffix}"] or 0) > EXEMPLAR_Z
+            or (mae_change or 0) > EXEMPLAR_MAE_DEGRADATION)
     return result

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import pandas as pd
 
-from fare_assets.ml.schema import FEATURE_COLUMNS, LOCATION_COLUMNS, PICKUP_TIME
+from fare_assets.ml.schema import FEATURE_COLUMNS, LABEL, LOCATION_COLUMNS, PICKUP_TIME, TRIP_ID
 
 RUSH_HOURS = frozenset({7, 8, 9, 16, 17, 18, 19})
 WEEKEND_DAYS = frozenset({1, 7})
@@ -45,3 +45,28 @@ def compute_features(trips: pd.DataFrame, include_location: bool = False) -> pd.
             # Unknown zones become 0 so the model sees them as their own category.
             features[column] = trips[column].astype("Int64").fillna(0).astype("int64")
     return features
+
+
+def featurize(trips: pd.DataFrame, include_location: bool = False) -> pd.DataFrame:
+    """Trip id, pickup time, the model's inputs and the actual fare, one row per clean trip."""
+    features = compute_features(trips, include_location=include_location)
+    return pd.concat([trips[[TRIP_ID, PICKUP_TIME]], features, trips[[LABEL]]], axis=1)
+
+
+def model_inputs(frame: pd.DataFrame, include_location: bool = False):
+    return frame[feature_columns(include_location)].to_numpy(dtype="float64")
+
+
+def load_features(source, start: pd.Timestamp, end: pd.Timestamp, include_location: bool = False, *,
+                  with_unplaceable: bool = False):
+    """Read, clean and featurize a window of a TripSource; return the frame and rejected rows by
+    reason. with_unplaceable adds the source's rows that no window holds (no pickup time): counted
+    once, with the training window, so that every row read is either kept or counted."""
+    from collections import Counter
+
+    from fare_assets.ml.sources import clean_trips
+
+    clean, rejected = clean_trips(source.read(start, end))
+    if with_unplaceable:
+        rejected = dict(Counter(rejected) + Counter(source.unplaceable_rows()))
+    return featurize(clean, include_location), rejected

@@ -20,7 +20,7 @@ TRIP_COLUMNS: dict[str, str] = {
 
 LABEL = "fare_amount"
 
-# The request contract of the endpoint: the seed's six fields, in this order.
+# The request contract of the endpoint: the exemplar's six fields, in this order.
 FEATURE_COLUMNS: tuple[str, ...] = (
     "trip_distance",
     "pickup_hour",

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Any
 
 from dagster import AssetExecutionContext, ConfigurableResource, DagsterEventType, MaterializeResult, PipesSubprocessClient
 from dagster._core.errors import DagsterPipesExecutionError
 
+from fare_assets.home import check_home
+from fare_assets.run_records import fail_orphaned_runs, record_run_process
+from fare_assets.tasks.lifeline import PARENT_PID_ENV
 from fare_assets.settings import Settings
 
 
@@ -20,7 +24,7 @@ class TaskFailed(Exception):
 
 def task_exception(context: AssetExecutionContext) -> str | None:
     """The exception a task reported through Pipes before exiting ("Type: message")."""
-    records = context.instance.all_logs(context.run_id, of_type=DagsterEventType.ENGINE_EVENT)
+    records = context.instance.all_logs(context.run.run_id, of_type=DagsterEventType.ENGINE_EVENT)
     for record in reversed(records):
         event = record.dagster_event
         error = event.engine_event_data.error if event and event.engine_event_data else None
@@ -42,16 +46,26 @@ class TaskRunner(ConfigurableResource):
         return {"settings": dict(self.settings_env), "params": params or {}}
 
     def run(self, context: AssetExecutionContext, task: str, params: dict[str, Any] | None = None) -> MaterializeResult:
+        """Run `fare_assets.tasks.<task>`, after checking that the home holds this data and failing
+        the runs that a killed process left STARTED."""
+        check_home(self.settings, claim=True)
+        fail_orphaned_runs(context.instance, self.settings)
+        record_run_process(self.settings, context.run.run_id)
+        return self.launch(context, f"tasks.{task}", params)
+
+    def launch(self, context: AssetExecutionContext, module: str, params: dict[str, Any] | None) -> MaterializeResult:
         raise NotImplementedError
 
 
 class LocalTaskRunner(TaskRunner):
-    """`python -m fare_assets.tasks.<task>` in a subprocess of the Dagster run's interpreter."""
+    """`python -m fare_assets.<module>` in a subprocess of the Dagster run's interpreter."""
 
-    def run(self, context, task, params=None):
+    def launch(self, context, module, params=None):
+        task = module.rsplit(".", 1)[-1]
         try:
             invocation = PipesSubprocessClient().run(
-                command=[sys.executable, "-m", f"fare_assets.tasks.{task}"],
+                command=[sys.executable, "-m", f"fare_assets.{module}"],
+                env={PARENT_PID_ENV: str(os.getpid())},
                 context=context,
                 extras=self.extras(params),
             )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from datetime import date
 
-import pandas as pd
-
-from fare_assets.tasks.common import FEATURE_TABLE, as_json, load_features, markdown_preview, md, open_source, training_window
+from fare_assets.backends import open_target
+from fare_assets.backends.interfaces import FEATURE_TABLE
+from fare_assets.clock import training_window
+from fare_assets.ml.features import load_features
+from fare_assets.tasks.common import as_json, markdown_preview, md
 from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
-from fare_assets.tasks.storage import open_table_store
 
 
 def main() -> None:
@@ -19,30 +20,30 @@ def main() -> None:
                 date.fromisoformat(param(context, "train_start")),
                 date.fromisoformat(param(context, "train_end")),
             )
-        source = open_source(settings)
-        start, end = training_window(settings, source)
-        features, rejected = load_features(source, start, end, settings)
+        target = open_target(settings)
+        source = target.trip_source()
+        window = training_window(source.default_training_window(), settings.train_start, settings.train_end)
+        features, rejected = load_features(source, window.start, window.end, settings.location_features,
+                                           with_unplaceable=True)
         if features.empty:
-            raise ValueError(f"no clean trips in the training window {start} .. {end} of {source.name}")
-        features["window_start"], features["window_end"] = start, end
-        store = open_table_store(settings)
+            raise ValueError(f"no clean trips in the training window {window} of {source.name}")
+        features["window_start"], features["window_end"] = window.start, window.end
+        store = target.table_store()
         store.overwrite(FEATURE_TABLE, features)
         context.report_asset_materialization(
             metadata={
                 "rows": len(features),
                 "rejected_rows": sum(rejected.values()),
                 "rejected_by_reason": as_json(rejected),
-                "window_start": str(start),
-                "window_end": str(end),
+                # Included in rejected_by_reason: rows with no pickup time belong to no window.
+                "rows_in_no_window": as_json(source.unplaceable_rows()),
+                "window_start": str(window.start),
+                "window_end": str(window.end),
                 "source": source.name,
                 "table": store.location(FEATURE_TABLE),
                 "preview": md(markdown_preview(features)),
             }
         )
-
-
-def window_of(features: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
-    return pd.Timestamp(features["window_start"].iloc[0]), pd.Timestamp(features["window_end"].iloc[0])
 
 
 if __name__ == "__main__":

@@ -4,24 +4,24 @@ from __future__ import annotations
 
 import pandas as pd
 
+from fare_assets.backends import open_target
+from fare_assets.backends.interfaces import BASELINE_TABLE, FEATURE_TABLE
 from fare_assets.ml.drift import build_baseline, profile_to_rows
-from fare_assets.ml.features import feature_columns
+from fare_assets.ml.features import feature_columns, model_inputs
 from fare_assets.ml.schema import LABEL, PICKUP_TIME
-from fare_assets.tasks.common import BASELINE_TABLE, FEATURE_TABLE, holdout_slice, model_inputs
+from fare_assets.tasks.common import holdout_slice
 from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
-from fare_assets.tasks.registry import connect, load_version
-from fare_assets.tasks.storage import open_table_store
 
 
 def main() -> None:
     with open_task_pipes() as context:
         settings = task_settings(context)
         version = int(param(context, "model_version"))
-        connect(settings)
-        store = open_table_store(settings)
+        target = open_target(settings)
+        store = target.table_store()
         _, holdout = holdout_slice(store.read(FEATURE_TABLE))
-        model = load_version(settings.registered_model_name, version)
-        predictions = model.predict(model_inputs(holdout, settings))
+        model = target.registry().load_version(version)
+        predictions = model.predict(model_inputs(holdout, settings.location_features))
         profile = build_baseline(
             holdout[feature_columns(settings.location_features)], predictions,
             holdout[LABEL].to_numpy(), holdout[PICKUP_TIME],

@@ -2,29 +2,20 @@
 
 from __future__ import annotations
 
+from fare_assets.backends import open_target
+from fare_assets.backends.interfaces import CHAMPION
 from fare_assets.tasks.pipes import open_task_pipes, task_settings
-from fare_assets.tasks.registry import CHAMPION, alias_version, connect
-
-
-def open_endpoint(settings):
-    if settings.target == "databricks":
-        from fare_assets.databricks.serving import DatabricksEndpoint
-
-        return DatabricksEndpoint.from_settings(settings)
-    from fare_assets.serving.manager import LocalEndpoint
-
-    return LocalEndpoint.from_settings(settings)
 
 
 def main() -> None:
     with open_task_pipes() as context:
         settings = task_settings(context)
-        client = connect(settings)
+        target = open_target(settings)
         # Resolve the alias once, here: the endpoint is told a version, never an alias.
-        version = alias_version(client, settings.registered_model_name, CHAMPION)
+        version = target.registry().alias_version(CHAMPION)
         if version is None:
             raise RuntimeError(f"{settings.registered_model_name} has no {CHAMPION}: run champion_alias first")
-        result = open_endpoint(settings).deploy(version)
+        result = target.endpoint().deploy(version)
         context.report_asset_materialization(
             metadata={
                 "url": {"raw_value": result.url, "type": "url"},

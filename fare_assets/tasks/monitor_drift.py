@@ -6,36 +6,38 @@ import json
 
 import pandas as pd
 
+from fare_assets.backends import open_target
+from fare_assets.backends.history import read_history
+from fare_assets.backends.interfaces import BASELINE_TABLE, MONITORING_TABLE, PREDICTIONS_TABLE, WATERMARK_TABLE
+from fare_assets.clock import monitoring_window
 from fare_assets.ml.drift import evaluate_window, profile_from_rows
 from fare_assets.ml.drift_checks import check_outcomes
 from fare_assets.ml.schema import PICKUP_TIME
-from fare_assets.tasks.common import (
-    BASELINE_TABLE, MONITORING_TABLE, PREDICTIONS_TABLE, WATERMARK_TABLE, as_json, required_watermark,
-)
+from fare_assets.tasks.common import as_json
 from fare_assets.tasks.monitoring_report import chart_markdown, log_to_mlflow, render_chart
 from fare_assets.tasks.pipes import open_task_pipes, task_settings
-from fare_assets.tasks.storage import open_table_store
 
 
 # Explicit types: a "no data" row is all nulls, and must still append to the same schema.
 MONITORING_DTYPES = {
     "model_version": "Int64", "rows": "int64", "prediction_drift_z": "float64", "feature_drift_z": "float64",
-    "mae": "float64", "mae_degradation": "float64", "seed_alert": "bool", "should_retrain": "bool",
+    "mae": "float64", "mae_degradation": "float64", "exemplar_alert": "bool", "should_retrain": "bool",
 }
 
 
 def main() -> None:
     with open_task_pipes() as context:
         settings = task_settings(context)
-        store = open_table_store(settings)
-        watermark = required_watermark(store, settings)
-        start = monitoring_start(store, watermark, settings.monitor_window)
+        target = open_target(settings)
+        store = target.table_store()
+        span = monitoring_window(read_history(store), settings.monitor_window)
+        start, watermark = span.start, span.end
         window = window_predictions(store, start, watermark)
         # A window scored by two versions (a retrain inside it) is judged on the newer one's trips.
         version = int(window["model_version"].max()) if len(window) else last_scoring_version(store)
         window = window[window["model_version"] == version]
         baseline = profile_of(store, version)
-        result = evaluate_window(baseline, window, (watermark - start).total_seconds() / 3600)
+        result = evaluate_window(baseline, window, span.hours)
         row = monitoring_row(result, start, watermark, version if len(window) else None)
         history = store.read(MONITORING_TABLE)
         store.append(MONITORING_TABLE, pd.DataFrame([row]).astype(MONITORING_DTYPES))
@@ -46,7 +48,7 @@ def main() -> None:
             "mae": result["mae"], "window_start": str(start), "window_end": str(watermark),
             "watermark": str(watermark), "model_version": version,
             "drift_chart": chart_markdown(chart),
-            "mlflow_run_id": log_to_mlflow(settings, chart, row, result, version),
+            "mlflow_run_id": log_to_mlflow(target.registry(), chart, row, result, version),
             "details": as_json(json.loads(row["details"])),
         })
         # Every declared check, every run: a rule that was not judged passes and says so.
@@ -76,14 +78,6 @@ def profile_of(store, version: int) -> dict:
     return profile_from_rows(baseline)
 
 
-def monitoring_start(store, watermark: pd.Timestamp, monitor_window) -> pd.Timestamp:
-    """The monitoring window, clipped to data time that batch scoring has covered: before the
-    first scored window there are no predictions, and counting it would fake a volume drop."""
-    scored = store.read(WATERMARK_TABLE)
-    first_scored = pd.Timestamp(scored["window_start"].min()) if scored is not None and len(scored) else watermark
-    return max(watermark - monitor_window, first_scored)
-
-
 def window_predictions(store, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
     frame = store.read(PREDICTIONS_TABLE, filters=[(PICKUP_TIME, ">=", start), (PICKUP_TIME, "<", end)])
     return frame if frame is not None else pd.DataFrame(columns=[PICKUP_TIME, "model_version"])
@@ -97,10 +91,10 @@ def monitoring_row(result: dict, start, end, version) -> dict:
     return {
         "monitored_at": pd.Timestamp.now("UTC").tz_localize(None), "window_start": start, "window_end": end,
         "model_version": version, "rows": int(result["rows"]), "status": result["status"],
-        "prediction_drift_z": number("seed_prediction_drift_z"),
-        "feature_drift_z": number("seed_feature_drift_z"),
-        "mae": number("mae"), "mae_degradation": number("seed_mae_degradation"),
-        "seed_alert": bool(result.get("seed_alert", False)),
+        "prediction_drift_z": number("exemplar_prediction_drift_z"),
+        "feature_drift_z": number("exemplar_feature_drift_z"),
+        "mae": number("mae"), "mae_degradation": number("exemplar_mae_degradation"),
+        "exemplar_alert": bool(result.get("exemplar_alert", False)),
         "should_retrain": bool(result["should_retrain"]),
         "fired": json.dumps(fired_rules(result)),
         "details": json.dumps(result, default=str),

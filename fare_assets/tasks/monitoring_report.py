@@ -32,13 +32,11 @@ def chart_markdown(png: bytes) -> dict:
     return {"raw_value": f"![drift chart](data:image/png;base64,{encoded})", "type": "md"}
 
 
-def log_to_mlflow(settings, png: bytes, row: dict, result: dict, version: int) -> str:
+def log_to_mlflow(registry, png: bytes, row: dict, result: dict, version: int) -> str:
     """One `monitoring` run per window in the project's experiment, tagged with version and window."""
     import mlflow
 
-    from fare_assets.tasks.registry import connect
-
-    connect(settings)
+    registry.connect()
     tags = {"fare_assets.kind": "monitoring", "model_version": str(version),
             "window_start": str(row["window_start"]), "window_end": str(row["window_end"]),
             "status": row["status"], "should_retrain": str(row["should_retrain"]),

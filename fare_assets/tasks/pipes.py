@@ -19,6 +19,9 @@ def open_task_pipes() -> Iterator[PipesContext]:
         with open_databricks_pipes() as context:
             yield context
     else:
+        from fare_assets.tasks.lifeline import die_with_parent
+
+        die_with_parent()
         with open_dagster_pipes() as context:
             yield context
 

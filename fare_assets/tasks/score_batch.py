@@ -2,66 +2,48 @@
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
-
 import pandas as pd
 
-from fare_assets.databricks import batch as spark_batch
-from fare_assets.ml.evaluation import regression_metrics
-from fare_assets.ml.schema import LABEL
-from fare_assets.tasks.common import (
-    PREDICTIONS_TABLE, WATERMARK_TABLE, as_json, required_watermark, load_features, model_inputs, open_source,
-)
+from fare_assets.backends import open_target
+from fare_assets.backends.history import read_history
+from fare_assets.backends.interfaces import CHAMPION, WATERMARK_TABLE
+from fare_assets.clock import batch_window, required_watermark, scored_at_now, waits_for_horizon
+from fare_assets.tasks.common import as_json
 from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
-from fare_assets.tasks.registry import CHAMPION, alias_version, connect, load_version
-from fare_assets.tasks.storage import open_table_store
 
 
 def main() -> None:
     with open_task_pipes() as context:
         settings = task_settings(context)
-        store = open_table_store(settings)
-        watermark = required_watermark(store, settings)
-        start = pd.Timestamp(param(context, "window_start") or watermark)
-        end = start + settings.batch_window
-        source = open_source(settings)
-        data_end = source.extent()[1]
-        if data_end is not None and start >= data_end:
+        target = open_target(settings)
+        store = target.table_store()
+        watermark = required_watermark(read_history(store))
+        window = batch_window(param(context, "window_start") or watermark, settings.batch_window)
+        source = target.trip_source()
+        horizon = source.horizon()
+        if waits_for_horizon(window, horizon):
             context.report_asset_materialization(metadata={
-                "rows": 0, "window_start": str(start), "window_end": str(end),
-                "watermark": str(watermark), "status": f"source exhausted at {data_end}"})
+                "rows": 0, "window_start": str(window.start), "window_end": str(window.end),
+                "watermark": str(watermark), "data_horizon": str(horizon),
+                "status": f"waiting: the window ends after the source's data horizon {horizon}"})
             return
-        client = connect(settings)
-        version = alias_version(client, settings.registered_model_name, CHAMPION)
+        registry = target.registry()
+        version = registry.alias_version(CHAMPION)
         if version is None:
             raise RuntimeError(f"{settings.registered_model_name} has no Champion: run the training job first")
-        if settings.target == "databricks":  # the same window scored in Spark, with spark_udf
-            return spark_batch.run(context, settings, store, source, start, end, watermark, version)
-        features, rejected = load_features(source, start, end, settings)
-        scored = score(features, load_version(settings.registered_model_name, version), version, settings)
-        inserted = store.insert_new(PREDICTIONS_TABLE, scored, key="trip_id") if len(scored) else 0
-        store.append(WATERMARK_TABLE, pd.DataFrame([{
-            "window_start": start, "window_end": end, "rows": len(scored), "inserted": inserted,
-            "model_version": version, "scored_at": scored_at_now()}]))
-        mae = regression_metrics(scored[LABEL], scored["prediction"])["mae"] if len(scored) else None
+        result = target.batch_scorer(source, store, registry).score(window.start, window.end, version)
+        # One watermark row per window, even when two runs score the same window at once.
+        store.insert_new(WATERMARK_TABLE, pd.DataFrame([{
+            "window_start": window.start, "window_end": window.end, "rows": result.rows,
+            "inserted": result.inserted, "model_version": version, "scored_at": scored_at_now()}]),
+            key="window_start")
         context.report_asset_materialization(metadata={
-            "rows": len(scored), "rows_inserted": inserted, "rejected_by_reason": as_json(rejected),
-            "window_start": str(start), "window_end": str(end),
-            "watermark": str(max(watermark, end)), "model_version": version,
-            "batch_mae": round(mae, 4) if mae is not None else "no rows",
+            "rows": result.rows, "rows_inserted": result.inserted, "rejected_by_reason": as_json(result.rejected),
+            "window_start": str(window.start), "window_end": str(window.end),
+            "watermark": str(max(watermark, window.end)), "model_version": version,
+            "data_horizon": str(horizon) if horizon is not None else "none (endless source)",
+            "batch_mae": round(result.mae, 4) if result.mae is not None else "no rows",
         })
-
-
-def score(features: pd.DataFrame, model, version: int, settings) -> pd.DataFrame:
-    scored = features.copy()
-    scored["prediction"] = model.predict(model_inputs(features, settings)) if len(features) else []
-    scored["model_version"] = version
-    scored["scored_at"] = scored_at_now()
-    return scored
-
-
-def scored_at_now() -> pd.Timestamp:
-    return pd.Timestamp(datetime.now(timezone.utc).replace(tzinfo=None))
 
 
 if __name__ == "__main__":

@@ -7,34 +7,35 @@ import mlflow.sklearn
 import pandas as pd
 from mlflow.models import infer_signature
 
+from fare_assets.backends import open_target
+from fare_assets.backends.interfaces import CHALLENGER, FEATURE_TABLE
 from fare_assets.ml.evaluation import regression_metrics
-from fare_assets.ml.features import feature_columns
+from fare_assets.ml.features import feature_columns, model_inputs
 from fare_assets.ml.schema import LABEL
 from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, search_model
-from fare_assets.tasks.build_features import window_of
-from fare_assets.tasks.common import FEATURE_TABLE, as_json, holdout_slice, model_inputs
+from fare_assets.tasks.common import as_json, holdout_slice, window_of
 from fare_assets.tasks.pipes import open_task_pipes, task_settings
-from fare_assets.tasks.registry import CHALLENGER, connect, tag_version
-from fare_assets.tasks.storage import open_table_store
 
 
 def main() -> None:
     with open_task_pipes() as context:
         settings = task_settings(context)
-        client = connect(settings)
-        features = open_table_store(settings).read(FEATURE_TABLE)
+        target = open_target(settings)
+        registry = target.registry()
+        registry.connect()
+        features = target.table_store().read(FEATURE_TABLE)
         if features is None or features.empty:
             raise ValueError("feature_table is empty or missing: materialize feature_table first")
         fit_rows, holdout = holdout_slice(features)
         columns = feature_columns(settings.location_features)
         window_start, window_end = window_of(features)
         with mlflow.start_run(run_name=f"train {window_start:%Y-%m-%d}..{window_end:%Y-%m-%d}") as run:
-            search = search_model(model_inputs(fit_rows, settings), fit_rows[LABEL].to_numpy(), columns)
+            search = search_model(model_inputs(fit_rows, settings.location_features), fit_rows[LABEL].to_numpy(), columns)
             for i, trial in enumerate(search.trials):
                 with mlflow.start_run(run_name=f"trial {i}", nested=True):
                     mlflow.log_params(trial["params"])
                     mlflow.log_metrics({k: v for k, v in trial.items() if k.startswith("val_")})
-            predictions = search.model.predict(model_inputs(holdout, settings))
+            predictions = search.model.predict(model_inputs(holdout, settings.location_features))
             metrics = regression_metrics(holdout[LABEL].to_numpy(), predictions)
             mlflow.log_params({**search.params, "train_start": str(window_start), "train_end": str(window_end),
                                "rows_fit": len(fit_rows), "rows_holdout": len(holdout),
@@ -53,9 +54,9 @@ def main() -> None:
                 pip_requirements=model_requirements(),
             )
         version = int(info.registered_model_version)
-        client.set_registered_model_alias(settings.registered_model_name, CHALLENGER, str(version))
-        tag_version(client, settings.registered_model_name, version,
-                    {"train_start": window_start, "train_end": window_end, "holdout_mae": round(metrics["mae"], 4)})
+        registry.set_alias(CHALLENGER, version)
+        registry.tag_version(version, {"train_start": window_start, "train_end": window_end,
+                                       "holdout_mae": round(metrics["mae"], 4)})
         context.report_asset_materialization(
             metadata={
                 "version": version,
@@ -64,7 +65,7 @@ def main() -> None:
                 **{f"holdout_{k}": round(v, 4) for k, v in metrics.items()},
                 "search_seconds": round(search.seconds, 2),
                 "best_params": as_json(search.params),
-                "mlflow_run": {"raw_value": run_link(settings, run), "type": "url"},
+                "mlflow_run": {"raw_value": registry.run_link(run.info.experiment_id, run.info.run_id), "type": "url"},
             },
             data_version=str(version),
         )
@@ -74,12 +75,6 @@ def model_requirements() -> list[str]:
     from importlib.metadata import version
 
     return [f"{package}=={version(package)}" for package in ("mlflow", "scikit-learn", "numpy", "pandas", "skops")]
-
-
-def run_link(settings, run) -> str:
-    if settings.target == "databricks":
-        return f"#mlflow/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
-    return f"http://127.0.0.1:5000/#/experiments/{run.info.experiment_id}/runs/{run.info.run_id}"
 
 
 if __name__ == "__main__":

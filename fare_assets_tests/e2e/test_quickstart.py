@@ -26,32 +26,40 @@ def run(command: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess
     return done
 
 
+REPO = Path(__file__).resolve().parents[2]
+
+
+def listing(folder: Path) -> list[str] | None:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*")) if folder.exists() else None
+
+
 @pytest.mark.slow
-def test_quickstart_twice_then_call_the_endpoint_then_stop(tmp_path):
-    home, dagster_home = tmp_path / "home", tmp_path / "dagster_home"
-    dagster_home.mkdir()
-    port = free_port()
-    env = {**os.environ, "FARE_ASSETS_HOME": str(home), "DAGSTER_HOME": str(dagster_home),
-           "FARE_ASSETS_SERVING_PORT": str(port), "FARE_ASSETS_TRAIN_END": "2016-01-22"}
-    materialize = [str(BIN / "dagster"), "asset", "materialize", "-m", "fare_assets", "--select", "*"]
-    status = [str(BIN / "fare-assets"), "status", "--json"]
+def test_quickstart_with_a_home_of_its_own_then_replay_call_the_endpoint_and_stop(tmp_path):
+    """From the repository root, as the README says, with FARE_ASSETS_HOME set in the shell and no
+    DAGSTER_HOME: everything, Dagster's run history included, lands in that home; replay then
+    continues the same history window by window."""
+    home, port = tmp_path / "home", free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FARE_ASSETS_", "DAGSTER_HOME"))}
+    env.update({"FARE_ASSETS_HOME": str(home), "FARE_ASSETS_SERVING_PORT": str(port),
+                "FARE_ASSETS_TRAIN_END": "2016-01-22"})
+    checkout_state = listing(REPO / ".fare_assets")
     try:
-        run(materialize, env, tmp_path)
-        first = json.loads(run(status, env, tmp_path).stdout)
-        run(materialize, env, tmp_path)
-        second = json.loads(run(status, env, tmp_path).stdout)
+        run([str(BIN / "dagster"), "asset", "materialize", "-m", "fare_assets", "--select", "*"], env, REPO)
+        status = json.loads(run([str(BIN / "fare-assets"), "status", "--json"], env, REPO).stdout)
+        assert status["champion_version"] == 1 and status["challenger_version"] == 1
+        assert status["endpoint"]["version"] == 1
+        assert status["watermark"] == "2016-01-22 06:00:00"
+        assert status["tables"]["predictions"]["rows"] > 0 and status["latest_monitoring"] is not None
 
-        assert first["champion_version"] == 1 and first["challenger_version"] == 1
-        assert second["challenger_version"] == 2  # the second run registers version 2 ...
-        assert second["champion_version"] in (1, 2)  # ... and the decision is recorded either way
-        from mlflow import MlflowClient
+        replayed = run([str(BIN / "fare-assets"), "replay", "--until", "2016-01-22T12:00", "--json"], env, REPO)
+        [step] = [json.loads(line) for line in replayed.stdout.splitlines()]
+        assert (step["window_start"], step["window_end"]) == ("2016-01-22 06:00:00", "2016-01-22 12:00:00")
 
-        client = MlflowClient(f"sqlite:///{home / 'mlflow.db'}")
-        tags = client.get_model_version("main.ml_serving.fare_predictor", "2").tags
-        assert "champion_decision_reason" in tags
-        assert second["endpoint"]["version"] == second["champion_version"]
-        assert second["tables"]["predictions"]["rows"] > first["tables"]["predictions"]["rows"] > 0
-        assert second["latest_monitoring"] is not None
+        from dagster import DagsterInstance
+
+        with DagsterInstance.from_config(str(home / "dagster")) as instance:  # the CLI's and replay's runs
+            assert len(instance.get_run_records()) == 2  # the quick start, then the replayed batch run
+        assert listing(REPO / ".fare_assets") == checkout_state
 
         request = urllib.request.Request(
             f"http://127.0.0.1:{port}/serving-endpoints/ml_serving_fare_predictor_endpoint/invocations",
@@ -60,8 +68,17 @@ def test_quickstart_twice_then_call_the_endpoint_then_stop(tmp_path):
             [fare] = json.loads(response.read())["predictions"]
         assert 5 < fare < 40  # a 3.5-mile rush-hour trip in dollars
     finally:
-        stopped = subprocess.run([str(BIN / "fare-assets"), "stop"], env=env, cwd=tmp_path,
+        stopped = subprocess.run([str(BIN / "fare-assets"), "stop"], env=env, cwd=REPO,
                                  capture_output=True, text=True, timeout=60)
     assert "stopped" in stopped.stdout
     with pytest.raises(OSError):
         urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2)
+
+
+def test_status_in_a_folder_without_a_home_says_so_and_creates_nothing(tmp_path):
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("FARE_ASSETS_", "DAGSTER_HOME"))}
+    done = subprocess.run([str(BIN / "fare-assets"), "status"], env=env, cwd=tmp_path,
+                          capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1
+    assert f"no fare-assets home at {tmp_path / '.fare_assets'}" in done.stderr
+    assert list(tmp_path.iterdir()) == []

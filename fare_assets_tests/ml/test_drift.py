@@ -11,6 +11,7 @@ import pytest
 from scipy import stats
 
 from fare_assets.ml import drift_rules
+from fare_assets_tests.ml.conftest import synthetic_trips
 from fare_assets.ml.drift import (
     PROFILE_COLUMNS, ROW_COLUMNS, build_baseline, evaluate_window, profile_from_rows,
     profile_to_rows,
@@ -21,24 +22,6 @@ from fare_assets.ml.schema import FEATURE_COLUMNS
 from fare_assets.ml.training import build_model, time_ordered_split
 
 DATA = Path(__file__).resolve().parents[2].parent / "shared" / "data" / "nyc_tlc"
-
-
-def synthetic_trips(n: int, start: str, days: float, seed: int = 0) -> pd.DataFrame:
-    rng = np.random.default_rng(seed)
-    times = pd.Timestamp(start) + pd.to_timedelta(np.sort(rng.uniform(0, days * 86400, n)), unit="s")
-    frame = compute_features(pd.DataFrame({"tpep_pickup_datetime": times,
-                                           "trip_distance": rng.lognormal(0.5, 0.8, n)}))
-    frame["prediction"] = 3 + 2.5 * frame["trip_distance"]
-    frame["fare_amount"] = frame["prediction"] * rng.lognormal(0, 0.15, n)
-    frame["time"] = times
-    return frame
-
-
-@pytest.fixture(scope="module")
-def synthetic_baseline() -> dict:
-    held = synthetic_trips(3000, "2024-02-05", 14)
-    return build_baseline(held[list(FEATURE_COLUMNS)], held["prediction"].to_numpy(),
-                          held["fare_amount"].to_numpy(), held["time"])
 
 
 def test_empty_window_is_no_data(synthetic_baseline):
@@ -177,8 +160,8 @@ def test_ordinary_2019_weeks_do_not_fire(replay):
     assert len(results) == 43
     assert [r["fired"] for r in results if r["should_retrain"]] == []
     # ...while the exemplar's z over the standard error calls every ordinary week drift
-    assert sum(r["seed_alert_stderr"] for r in results) > 0.8 * len(results)
-    assert not any(r["seed_alert"] for r in results)
+    assert sum(r["exemplar_alert_stderr"] for r in results) > 0.8 * len(results)
+    assert not any(r["exemplar_alert"] for r in results)
 
 
 def test_ordinary_2019_days_fire_at_most_5_percent(replay):

@@ -5,7 +5,7 @@ import pandas as pd
 from fare_assets.ml.drift import evaluate_window
 from fare_assets.ml.drift_chart import drift_chart
 from fare_assets.ml.drift_checks import CHECKS, check_outcomes
-from fare_assets_tests.ml.test_drift import synthetic_baseline, synthetic_trips  # noqa: F401 (fixture)
+from fare_assets_tests.ml.conftest import synthetic_trips
 
 PNG = b"\x89PNG\r\n\x1a\n"
 

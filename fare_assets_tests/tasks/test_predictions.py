@@ -4,7 +4,6 @@ import pandas as pd
 
 from fare_assets.ml.features import compute_features
 from fare_assets.ml.schema import FEATURE_COLUMNS
-from fare_assets.tasks.common import current_watermark
 
 
 def test_the_first_scored_window_starts_at_the_end_of_the_first_training_window(trained_pipeline):
@@ -18,7 +17,7 @@ def test_the_first_scored_window_starts_at_the_end_of_the_first_training_window(
 
 def test_two_runs_advance_the_watermark_and_a_rerun_adds_no_rows(trained_pipeline):
     pipeline = trained_pipeline
-    before = current_watermark(pipeline.store, pipeline.settings)
+    before = pipeline.watermark()
     rows_before = pipeline.store.count("predictions") or 0
 
     pipeline.materialize("predictions")

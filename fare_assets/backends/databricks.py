@@ -1,0 +1,75 @@
+"""The Databricks target: a Unity Catalog trips table read through Spark, UC Delta tables,
+Databricks MLflow tracking with the `databricks-uc` registry, Databricks Model Serving, batch
+scoring in Spark, and serverless Pipes runs. The implementations live in fare_assets.databricks."""
+
+from __future__ import annotations
+
+from fare_assets.backends.registry import MlflowRegistry
+from fare_assets.settings import Settings, SettingsError
+
+# https://docs.databricks.com/aws/en/mlflow/experiments : a workspace experiment is named by its
+# workspace path, and MLflow refuses one whose parent folder does not exist
+# (RESOURCE_DOES_NOT_EXIST: Parent directory ... does not exist), so the folder is created first.
+EXPERIMENT_FOLDER = "/Shared/fare_assets"
+
+
+class DatabricksTarget:
+    name = "databricks"
+
+    def __init__(self, settings: Settings):
+        if not settings.volume.startswith("/Volumes/") or len(settings.volume.strip("/").split("/")) != 4:
+            raise SettingsError(
+                "FARE_ASSETS_TARGET=databricks needs FARE_ASSETS_VOLUME=/Volumes/<catalog>/<schema>/<volume> "
+                f"(got {settings.volume!r}) and Databricks authentication through the SDK's unified "
+                "configuration (DATABRICKS_HOST with a profile or token); see the README, 'Run on Databricks'"
+            )
+        self.settings = settings
+
+    def trip_source(self):
+        from fare_assets.databricks.spark import UnityCatalogTripSource
+
+        return UnityCatalogTripSource(self.settings)
+
+    def source_description(self) -> str:
+        return f"the Unity Catalog table {self.settings.databricks_source_table}"
+
+    def table_store(self):
+        from fare_assets.databricks.tables import SparkTableStore
+
+        return SparkTableStore(f"{self.settings.catalog}.{self.settings.schema}")
+
+    def registry(self) -> MlflowRegistry:
+        return MlflowRegistry(self.settings.registered_model_name, "databricks", "databricks-uc",
+                              experiment=self._experiment, link=self._run_link)
+
+    def _experiment(self) -> str:
+        from databricks.sdk import WorkspaceClient
+
+        WorkspaceClient().workspace.mkdirs(EXPERIMENT_FOLDER)
+        return f"{EXPERIMENT_FOLDER}/{self.settings.registered_model_name}"
+
+    def _run_link(self, experiment_id: str, run_id: str) -> str:
+        from databricks.sdk import WorkspaceClient
+
+        host = WorkspaceClient().config.host.rstrip("/")
+        return f"{host}/ml/experiments/{experiment_id}/runs/{run_id}"
+
+    def endpoint(self):
+        from fare_assets.databricks.serving import DatabricksEndpoint
+
+        return DatabricksEndpoint.from_settings(self.settings)
+
+    def batch_scorer(self, source, store, registry):
+        from fare_assets.databricks.batch import SparkBatchScorer
+
+        return SparkBatchScorer(source, store, registry, self.settings.location_features)
+
+    def task_runner(self):
+        from fare_assets.databricks.runner import DatabricksTaskRunner
+
+        return DatabricksTaskRunner.from_settings(self.settings)
+
+    def doctor(self, probe: bool = True) -> int:
+        from fare_assets.databricks.doctor import doctor
+
+        return doctor(self.settings, probe=probe)
