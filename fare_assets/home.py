@@ -66,9 +66,13 @@ def _check_writable(home: Path) -> None:
     except OSError as error:
         raise HomeError(f"FARE_ASSETS_HOME={home} cannot be created: {error.strerror}; "
                         "set FARE_ASSETS_HOME to a folder you can write to") from None
-    if not os.access(home, os.W_OK | os.X_OK):
-        raise HomeError(f"FARE_ASSETS_HOME={home} is not writable by this user; "
-                        "set FARE_ASSETS_HOME to a folder you can write to")
+    probe = home / f".write_check.{os.getpid()}"
+    try:  # os.access cannot see a read-only file system for root: write for real
+        probe.write_bytes(b"")
+        probe.unlink()
+    except OSError as error:
+        raise HomeError(f"FARE_ASSETS_HOME={home} is not writable ({error.strerror}); "
+                        "set FARE_ASSETS_HOME to a folder you can write to") from None
 
 
 def _way_out(settings: Settings) -> str:

@@ -4,6 +4,7 @@ once, naming both and the way out, and changes nothing."""
 from __future__ import annotations
 
 import json
+import subprocess
 
 import pytest
 
@@ -75,3 +76,27 @@ def test_a_home_that_is_a_file_is_named_with_what_is_wrong(tmp_path):
     (tmp_path / "home").write_text("not a folder")
     with pytest.raises(HomeError, match=f"FARE_ASSETS_HOME={tmp_path / 'home'} is a file, not a folder"):
         check_home(Settings.from_env({"FARE_ASSETS_HOME": str(tmp_path / "home")}), claim=True)
+
+
+@pytest.fixture
+def read_only_home(tmp_path):
+    """A used home on a file system mounted read-only (root ignores permission bits, not that)."""
+    folder = tmp_path / "mount"
+    folder.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "tmpfs", str(folder)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root in a sandbox that allows mount(2)")
+    try:
+        check_home(Settings.from_env({"FARE_ASSETS_HOME": str(folder / "home")}), claim=True)
+        subprocess.run(["mount", "-o", "remount,ro", str(folder)], check=True)
+        yield folder / "home"
+    finally:
+        subprocess.run(["umount", str(folder)], check=True)
+
+
+def test_a_read_only_home_is_named_with_what_is_wrong_and_status_still_reads_it(read_only_home, monkeypatch, capsys):
+    settings = Settings.from_env({"FARE_ASSETS_HOME": str(read_only_home)})
+    with pytest.raises(HomeError, match=f"FARE_ASSETS_HOME={read_only_home} is not writable \\(Read-only file system\\)"):
+        check_home(settings, claim=True)
+    monkeypatch.setenv("FARE_ASSETS_HOME", str(read_only_home))
+    assert main(["status"]) == 0
+    assert "Champion            none" in capsys.readouterr().out

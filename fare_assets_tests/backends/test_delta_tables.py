@@ -1,0 +1,48 @@
+"""Local Delta tables under concurrent writers: the first write is as idempotent as every later one,
+and conflicting commits are retried instead of failing the run."""
+
+from __future__ import annotations
+
+import multiprocessing
+
+import pandas as pd
+
+from fare_assets.backends.delta_tables import LocalTableStore
+
+
+def trips(first: int, count: int) -> pd.DataFrame:
+    return pd.DataFrame({"trip_id": [f"t{i:05d}" for i in range(first, first + count)],
+                         "fare_amount": [float(i % 50) for i in range(count)]})
+
+
+def insert(root: str, first: int, count: int, start, results) -> None:
+    start.wait()  # all writers commit at the same moment
+    results.put(LocalTableStore(root).insert_new("predictions", trips(first, count), key="trip_id"))
+
+
+def insert_at_once(root, batches: list[tuple[int, int]]) -> list[int]:
+    context = multiprocessing.get_context("spawn")
+    start, results = context.Barrier(len(batches)), context.Queue()
+    writers = [context.Process(target=insert, args=(str(root), first, count, start, results))
+               for first, count in batches]
+    for writer in writers:
+        writer.start()
+    for writer in writers:
+        writer.join(timeout=120)
+    assert [w.exitcode for w in writers] == [0] * len(batches)
+    return sorted(results.get(timeout=5) for _ in batches)
+
+
+def test_two_writers_creating_the_table_at_once_insert_each_trip_once(tmp_path):
+    inserted = insert_at_once(tmp_path, [(0, 1000), (0, 1000)])
+    table = LocalTableStore(tmp_path).read("predictions")
+    assert len(table) == 1000 and table["trip_id"].is_unique
+    assert inserted == [0, 1000]
+
+
+def test_concurrent_inserts_into_an_existing_table_are_retried_not_lost(tmp_path):
+    LocalTableStore(tmp_path).insert_new("predictions", trips(0, 10), key="trip_id")
+    inserted = insert_at_once(tmp_path, [(100, 500), (1000, 500), (2000, 500)])
+    table = LocalTableStore(tmp_path).read("predictions")
+    assert inserted == [500, 500, 500]
+    assert len(table) == 1510 and table["trip_id"].is_unique
