@@ -27,8 +27,7 @@ from pathlib import Path
 
 import httpx
 
-from fare_assets.serving import process
-from fare_assets.serving.manager import LocalEndpoint
+from fare_assets.serving.manager import LocalEndpoint, bind_problem, child_env
 from fare_assets.settings import Settings
 
 TOKEN = "benchmark-token"
@@ -59,8 +58,8 @@ def register_model(settings: Settings) -> int:
     fare = 3.0 + 2.4 * frame["trip_distance"] + 1.2 * rush + rng.gamma(2.0, 0.6, n)
     model = build_model(list(FEATURE_COLUMNS), {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20})
     model.fit(frame.to_numpy(np.float64), fare.to_numpy())
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.registry_uri)
+    mlflow.set_tracking_uri(settings.local_mlflow_uri)
+    mlflow.set_registry_uri(settings.local_mlflow_uri)
     mlflow.set_experiment(mlflow.create_experiment("serving_benchmark", artifact_location=settings.artifact_location))
     with mlflow.start_run():
         info = mlflow.sklearn.log_model(
@@ -86,11 +85,11 @@ def wait_for_prediction(url: str, body: bytes, timeout: float = 180.0) -> None:
 
 def start_stock(settings: Settings, version: int, port: int, log: Path,
                 omp_threads: int | None) -> tuple[subprocess.Popen, float]:
-    env = {**process.child_env(settings.to_env(), None), "MLFLOW_TRACKING_URI": settings.tracking_uri,
-           "MLFLOW_REGISTRY_URI": settings.registry_uri}
+    env = {**child_env(settings.to_env(), None), "MLFLOW_TRACKING_URI": settings.local_mlflow_uri,
+           "MLFLOW_REGISTRY_URI": settings.local_mlflow_uri}
     if omp_threads:
         env["OMP_NUM_THREADS"] = str(omp_threads)
-    if process.port_in_use("127.0.0.1", port):
+    if bind_problem("127.0.0.1", port):
         sys.exit(f"port {port} is busy: pass --stock-port")
     started = time.perf_counter()
     with open(log, "ab") as out:

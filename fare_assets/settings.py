@@ -192,9 +192,6 @@ class Settings:
         """The home's sqlite tracking store and registry (the local target's MLflow)."""
         return f"sqlite:///{self.home / 'mlflow.db'}"
 
-    # The local endpoint and tests read the home's MLflow under these names.
-    tracking_uri = registry_uri = local_mlflow_uri
-
     @property
     def artifact_location(self) -> str:
         return (self.home / "mlartifacts").as_uri()

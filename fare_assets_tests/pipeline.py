@@ -68,8 +68,8 @@ class Pipeline:
         import mlflow
         from mlflow.models import get_model_info
 
-        mlflow.set_tracking_uri(self.settings.tracking_uri)
-        mlflow.set_registry_uri(self.settings.registry_uri)
+        mlflow.set_tracking_uri(self.settings.local_mlflow_uri)
+        mlflow.set_registry_uri(self.settings.local_mlflow_uri)
         return get_model_info(f"models:/{self.settings.registered_model_name}/{version}")
 
     def latest_metadata(self, asset: str) -> dict:

@@ -25,6 +25,9 @@ class Metrics:
         self.seconds: Counter = Counter()
         self.rows = 0
         self.swaps: Counter = Counter()
+        # Kept by the connection layer (limits.py): requests it refused never reach `observe`.
+        self.connections = 0
+        self.shed: Counter = Counter()
 
     def observe(self, route: str, status: int, seconds: float, rows: int) -> None:
         self.requests[(route, status)] += 1
@@ -62,6 +65,11 @@ class Metrics:
                 f"# HELP {PREFIX}_model_swaps_total Version changes attempted, by outcome.",
                 f"# TYPE {PREFIX}_model_swaps_total counter"]
         out += [f'{PREFIX}_model_swaps_total{{outcome="{o}"}} {n}' for o, n in sorted(self.swaps.items())]
+        out += [f"# HELP {PREFIX}_open_connections Client connections open now.",
+                f"# TYPE {PREFIX}_open_connections gauge", f"{PREFIX}_open_connections {self.connections}",
+                f"# HELP {PREFIX}_connections_shed_total Connections closed by the server's limits, by reason.",
+                f"# TYPE {PREFIX}_connections_shed_total counter"]
+        out += [f'{PREFIX}_connections_shed_total{{reason="{r}"}} {n}' for r, n in sorted(self.shed.items())]
         out += [f"# HELP {PREFIX}_served_version The registered model version being served.",
                 f"# TYPE {PREFIX}_served_version gauge",
                 f'{PREFIX}_served_version{{model="{model_name}"}} {version}',

@@ -15,7 +15,7 @@ from urllib.parse import unquote, urlsplit
 import numpy as np
 import orjson
 
-from fare_assets.serving.validation import Contract
+from fare_assets.serving.contract import Contract
 
 WARMUP_CALLS = 50
 

@@ -16,7 +16,7 @@ import time
 from datetime import UTC, datetime
 from functools import partial
 
-from fare_assets.serving.state import ServingPaths, read_secret, write_json_atomically
+from fare_assets.serving.manager import ServingPaths, read_json, read_secret, write_json_atomically
 from fare_assets.settings import Settings, serving_token
 
 log = logging.getLogger("fare_assets.serving")
@@ -42,21 +42,35 @@ def parse_args(argv: list[str] | None, settings: Settings) -> argparse.Namespace
                         help="the version's artifact URI, as the registry gives it (default: models:/<name>/<version>)")
     parser.add_argument("--host", default=settings.serving_host)
     parser.add_argument("--port", type=int, default=settings.serving_port)
+    parser.add_argument("--candidate", action="store_true",
+                        help="started beside a serving process: write candidate.json, not state.json, until "
+                             "POST /admin/promote")
     return parser.parse_args(argv)
 
 
-def state_writer(paths: ServingPaths, settings: Settings, host: str, port: int):
-    started_at = datetime.now(UTC).isoformat(timespec="seconds")
+class StateFile:
+    """The server's own account in the serving directory, rewritten (atomically) on every change."""
 
-    def write(served, previous=None) -> None:
-        write_json_atomically(paths.state, {
-            "pid": os.getpid(), "url": f"http://{host}:{port}", "host": host, "port": port,
-            "endpoint": settings.endpoint_name, "model": served.model_name, "version": served.version,
+    def __init__(self, paths: ServingPaths, settings: Settings, host: str, port: int, candidate: bool):
+        self.paths, self.settings, self.host, self.port = paths, settings, host, port
+        self.path = paths.candidate if candidate else paths.state
+        self.started_at = datetime.now(UTC).isoformat(timespec="seconds")
+
+    def write(self, served, previous=None) -> None:
+        write_json_atomically(self.path, {
+            "pid": os.getpid(), "url": f"http://{self.host}:{self.port}", "host": self.host, "port": self.port,
+            "endpoint": self.settings.endpoint_name, "model": served.model_name, "version": served.version,
             "previous_version": previous.version if previous is not None else None,
-            "started_at": started_at, "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
-            "server_log": str(paths.server_log), "access_log": str(paths.access_log),
+            "started_at": self.started_at, "updated_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "server_log": str(self.paths.server_log), "access_log": str(self.paths.access_log),
         })
-    return write
+
+    def promote(self, served, previous=None) -> None:
+        """From now on state.json is this process's: one rename replaces its predecessor's account."""
+        self.path = self.paths.state
+        self.write(served, previous)
+        if (read_json(self.paths.candidate) or {}).get("pid") == os.getpid():
+            self.paths.candidate.unlink(missing_ok=True)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -86,25 +100,27 @@ def main(argv: list[str] | None = None) -> int:
     import uvicorn
 
     from fare_assets.serving.app import EndpointApp
+    from fare_assets.serving.limits import Limits, protocol_class
     from fare_assets.serving.metrics import AccessLog
     from fare_assets.serving.model import ModelRejected, load_version
 
     loader = partial(load_version, settings.registered_model_name,
-                     tracking_uri=settings.tracking_uri, registry_uri=settings.registry_uri)
+                     tracking_uri=settings.local_mlflow_uri, registry_uri=settings.local_mlflow_uri)
     try:
         served = loader(args.version, args.source)
     except ModelRejected as rejected:
         log.error("%s", rejected)
         return EXIT_MODEL_REJECTED
-    write_state = state_writer(paths, settings, args.host, args.port)
+    state = StateFile(paths, settings, args.host, args.port, args.candidate)
 
     def on_swap(new) -> None:
         gc.freeze()
-        write_state(new, app.previous)
+        state.write(new, app.previous)
 
     app = EndpointApp(served, endpoint_name=settings.endpoint_name, token=token, admin_secret=secret,
-                      loader=loader, access_log=AccessLog(paths.access_log), on_swap=on_swap)
-    write_state(served)
+                      loader=loader, access_log=AccessLog(paths.access_log), on_swap=on_swap,
+                      on_promote=lambda: state.promote(app.served, app.previous))
+    state.write(served)
     # mlflow, pandas and sklearn leave ~350k long-lived objects; a full collection walks them all
     # (~100-200 ms on 2 busy cores), a stall that would land on some request's latency. Frozen
     # objects are skipped by the collector; new versions are frozen as they are swapped in.
@@ -112,8 +128,9 @@ def main(argv: list[str] | None = None) -> int:
     gc.freeze()
     log.info("serving %s version %s on http://%s:%s (auth %s), ready in %.2f s", served.model_name,
              served.version, args.host, args.port, "on" if token else "off", time.perf_counter() - started)
-    config = uvicorn.Config(app, loop="uvloop", http="httptools", lifespan="off", access_log=False,
-                            log_level="warning", timeout_graceful_shutdown=10, server_header=False)
+    config = uvicorn.Config(app, loop="uvloop", http=protocol_class(Limits(), app.metrics), lifespan="off",
+                            access_log=False, log_level="warning", timeout_graceful_shutdown=10,
+                            server_header=False)
     uvicorn.Server(config).run(sockets=[sock])
     log.info("stopped")
     return 0

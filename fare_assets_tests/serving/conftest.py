@@ -3,8 +3,10 @@ process serving version 1 for the whole session (tests that change the version p
 
 from __future__ import annotations
 
+import json
 import shutil
 import socket
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -92,15 +94,30 @@ def _log(model, example: pd.DataFrame, name: str, serialization_format: str) -> 
     return int(info.registered_model_version)
 
 
+_registries: list[Registry] = []
+
+
+def shared_registry(tmp_path_factory) -> Registry:
+    """Built once per session for every folder that needs it (the serving and the fault tests):
+    fitting and logging the versions is the slowest part of these suites."""
+    if not _registries:
+        _registries.append(_build_registry(tmp_path_factory.mktemp("serving_home")))
+    return _registries[0]
+
+
 @pytest.fixture(scope="session")
 def registry(tmp_path_factory) -> Registry:
+    return shared_registry(tmp_path_factory)
+
+
+def _build_registry(home: Path) -> Registry:
     import warnings
 
     import mlflow
 
-    settings = settings_for(tmp_path_factory.mktemp("serving_home"), free_port())
-    mlflow.set_tracking_uri(settings.tracking_uri)
-    mlflow.set_registry_uri(settings.registry_uri)
+    settings = settings_for(home, free_port())
+    mlflow.set_tracking_uri(settings.local_mlflow_uri)
+    mlflow.set_registry_uri(settings.local_mlflow_uri)
     experiment = mlflow.create_experiment("serving_tests", artifact_location=settings.artifact_location)
     registry = Registry(settings)
     frame = trip_features(3000, seed=7)
@@ -109,7 +126,7 @@ def registry(tmp_path_factory) -> Registry:
         for model, example, serialization_format in _fit_versions(frame):
             registry.models[_log(model, example, settings.registered_model_name, serialization_format)] = model
         broken = _log(registry.models[1], frame, settings.registered_model_name, "cloudpickle")
-    client = mlflow.MlflowClient(settings.tracking_uri, settings.registry_uri)
+    client = mlflow.MlflowClient(settings.local_mlflow_uri, settings.local_mlflow_uri)
     artifacts = client.get_model_version_download_uri(settings.registered_model_name, str(broken))
     # The registry still says READY, but the pickled model is gone: loading must fail.
     (Path(artifacts.removeprefix("file://")) / "model.pkl").unlink()
@@ -155,3 +172,24 @@ def sample_rows(n: int, seed: int = 0) -> list[dict]:
 
 def served_version(response: httpx.Response) -> int:
     return int(response.headers["x-served-model-version"])
+
+
+def wait_until(condition, what: str, seconds: float = 10.0, every: float = 0.01) -> None:
+    """Poll `condition` until it holds; fail naming `what` if it does not within `seconds`."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out after {seconds:g} s waiting for {what}"
+        time.sleep(every)
+
+
+def read_metrics(http: httpx.Client) -> dict[str, float]:
+    """The endpoint's Prometheus samples, keyed by name and labels as written."""
+    samples = (line.rsplit(" ", 1) for line in http.get("/metrics").text.splitlines() if line and line[0] != "#")
+    return {key: float(value) for key, value in samples}
+
+
+def access_log_after(endpoint: LocalEndpoint, offset: int) -> list[dict]:
+    """The access log's records written after byte `offset` (its size before the request)."""
+    with open(endpoint.paths.access_log, "rb") as handle:
+        handle.seek(offset)
+        return [json.loads(line) for line in handle.read().splitlines() if line]

@@ -8,10 +8,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fare_assets.ml.schema import FEATURE_COLUMNS, FEATURE_RANGES
-from fare_assets.serving.payloads import FORMATS
+from fare_assets.serving.contract import FORMATS
+from fare_assets_tests.serving.conftest import read_metrics
 
 REQUESTS = 1200
-sent: list[int] = []
 
 scalars = st.one_of(
     st.none(), st.booleans(), st.text(max_size=8),
@@ -82,21 +82,29 @@ def bodies(draw) -> bytes:
     return json.dumps(payload, allow_nan=True).encode()
 
 
-@settings(max_examples=REQUESTS, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
-@given(body=bodies())
-def test_fuzzed_requests_never_get_a_5xx(http, invocations, body):
-    response = http.post(invocations, content=body, headers={"Content-Type": "application/json"})
-    sent.append(response.status_code)
+def test_fuzzed_requests_never_get_a_5xx(http, invocations):
+    statuses: list[int] = []
+    before = read_metrics(http)
 
-    assert response.status_code in (200, 400), (body[:300], response.text)
-    answer = response.json()
-    if response.status_code == 200:
-        assert len(answer["predictions"]) >= 1
-    else:
-        assert answer["message"] and answer["error_code"]
+    @settings(max_examples=REQUESTS, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
+    @given(body=bodies())
+    def answers_200_or_400_with_a_reason(body):
+        response = http.post(invocations, content=body, headers={"Content-Type": "application/json"})
+        statuses.append(response.status_code)
 
+        assert response.status_code in (200, 400), (body[:300], response.text)
+        answer = response.json()
+        if response.status_code == 200:
+            assert len(answer["predictions"]) >= 1
+        else:
+            assert answer["message"] and answer["error_code"]
 
-def test_at_least_a_thousand_fuzzed_requests_were_sent_and_some_were_valid():
-    assert len(sent) >= 1000
-    assert sent.count(200) >= 20, "the generator should also produce valid requests"
+    answers_200_or_400_with_a_reason()
+
+    after = read_metrics(http)
+    counted = {status: after.get(f'fare_serving_requests_total{{route="invocations",status="{status}"}}', 0)
+               - before.get(f'fare_serving_requests_total{{route="invocations",status="{status}"}}', 0)
+               for status in (200, 400)}
+    assert counted == {200: statuses.count(200), 400: statuses.count(400)}, "the server counts what was sent"
+    assert len(statuses) >= 1000
+    assert statuses.count(200) >= 20, "the generator should also produce valid requests"

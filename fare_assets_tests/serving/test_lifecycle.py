@@ -13,16 +13,14 @@ import signal
 import socket
 import subprocess
 import sys
-import time
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
-from fare_assets.serving import process
-from fare_assets.serving.manager import EndpointError, LocalEndpoint
-from fare_assets.serving.state import SERVER_MODULE, server_alive
-from fare_assets_tests.serving.conftest import copy_registry, free_port, sample_rows
+from fare_assets.serving.manager import SERVER_MODULE, EndpointError, LocalEndpoint, child_env, server_alive
+from fare_assets_tests.serving.conftest import copy_registry, free_port, sample_rows, wait_until
 
 TOKEN = "tok-" + secrets.token_urlsafe(16)
 ROWS = sample_rows(2, seed=8)
@@ -101,8 +99,7 @@ def test_a_deploy_without_the_servers_token_is_refused_and_changes_nothing(guard
 def test_a_crashed_server_is_detected_and_restarted_by_the_next_deploy(guarded, registry):
     crashed = guarded.status()["pid"]
     os.kill(crashed, signal.SIGKILL)
-    while server_alive(crashed):
-        time.sleep(0.02)
+    wait_until(lambda: not server_alive(crashed), "the killed server to exit")
 
     assert guarded.status() is None
     result = guarded.deploy(1)
@@ -125,7 +122,7 @@ print(json.dumps(result.__dict__))
 def test_two_deploys_at_once_from_two_processes_leave_one_server_that_outlives_them(guarded):
     home = guarded.settings.home
     assert guarded.stop()
-    env = {**process.child_env(guarded.settings.to_env(), TOKEN)}
+    env = child_env(guarded.settings.to_env(), TOKEN)
 
     deployers = [subprocess.Popen([sys.executable, "-c", DEPLOY_SCRIPT, str(v)], env=env, text=True,
                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE) for v in (2, 3)]
@@ -164,6 +161,24 @@ def test_a_busy_port_fails_the_deploy_with_the_reason(registry, tmp_path):
             LocalEndpoint(settings).deploy(1)
 
     assert LocalEndpoint(settings).status() is None
+
+
+def test_a_new_address_in_the_settings_moves_the_endpoint_once_the_new_process_answers(registry, tmp_path):
+    first = LocalEndpoint(copy_registry(registry, tmp_path / "home", free_port()))
+    first.deploy(1)
+    old = first.status()
+    moved = LocalEndpoint(replace(first.settings, serving_port=free_port()))
+    try:
+        result = moved.deploy(2)
+
+        assert (result.started, result.previous_version, result.version) == (True, 1, 2)
+        now = moved.status()
+        assert now["base_url"] == moved.settings.serving_url and now["version"] == 2
+        assert not server_alive(old["pid"])
+        assert moved.predict(ROWS) == registry.expected(2, ROWS)
+        assert not moved.paths.candidate.exists()
+    finally:
+        moved.stop()
 
 
 def test_the_server_binds_to_loopback_by_default(endpoint):

@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from fare_assets.serving.manager import EndpointError
-from fare_assets_tests.serving.conftest import sample_rows, served_version
+from fare_assets_tests.serving.conftest import read_metrics, sample_rows, served_version, wait_until
 
 ROWS = sample_rows(4, seed=21)
 LOAD_THREADS = 4
@@ -40,8 +40,7 @@ class LoadLoop:
     def __enter__(self):
         for thread in self.threads:
             thread.start()
-        while sum(map(len, self.answers)) < 50:
-            time.sleep(0.01)
+        wait_until(lambda: sum(map(len, self.answers)) >= 50, "the load to get going")
         return self
 
     def __exit__(self, *exc):
@@ -51,6 +50,9 @@ class LoadLoop:
 
     def all(self):
         return [answer for answers in self.answers for answer in answers]
+
+    def saw(self, version: int) -> bool:
+        return any(answer[1] == version for answers in self.answers for answer in list(answers))
 
 
 @pytest.fixture
@@ -65,9 +67,9 @@ def test_version_changes_twice_under_load_without_a_single_failed_request(
 
     with LoadLoop(endpoint.settings.serving_url, invocations) as load:
         to_two = endpoint.deploy(2)
-        time.sleep(0.3)
+        wait_until(lambda: load.saw(2), "the load to be answered by version 2")
         to_three = endpoint.deploy(3)
-        time.sleep(0.3)
+        wait_until(lambda: load.saw(3), "the load to be answered by version 3")
 
     answers = load.all()
     assert (to_two.previous_version, to_two.version, to_two.started) == (1, 2, False)
@@ -117,20 +119,29 @@ def test_deploying_the_served_version_again_only_verifies_it(endpoint):
     assert endpoint.status()["pid"] == serving["pid"]
 
 
-def test_metrics_count_requests_errors_swaps_and_show_the_served_version(endpoint, http, invocations):
+def test_metrics_count_each_request_by_route_and_status_and_show_the_served_version(endpoint, http, invocations):
+    before = read_metrics(http)
     http.post(invocations, json={"dataframe_records": []})
     http.post(invocations, json={"dataframe_records": ROWS})
     version = endpoint.status()["version"]
 
     text = http.get("/metrics").text
 
-    lines = {line.rsplit(" ", 1)[0]: float(line.rsplit(" ", 1)[1]) for line in text.splitlines()
-             if line and not line.startswith("#")}
-    assert lines['fare_serving_requests_total{route="invocations",status="200"}'] >= 1
-    assert lines['fare_serving_errors_total{status="400"}'] >= 1
-    assert lines['fare_serving_request_duration_seconds_bucket{route="invocations",le="+Inf"}'] == \
-        lines['fare_serving_request_duration_seconds_count{route="invocations"}']
-    assert lines[f'fare_serving_served_version{{model="{endpoint.settings.registered_model_name}"}}'] == version
+    after = read_metrics(http)
+    grew = {key: after[key] - before.get(key, 0) for key in (
+        'fare_serving_requests_total{route="invocations",status="200"}',
+        'fare_serving_requests_total{route="invocations",status="400"}',
+        'fare_serving_errors_total{status="400"}',
+        'fare_serving_request_duration_seconds_count{route="invocations"}',
+        "fare_serving_rows_total")}
+    assert grew == {'fare_serving_requests_total{route="invocations",status="200"}': 1,
+                    'fare_serving_requests_total{route="invocations",status="400"}': 1,
+                    'fare_serving_errors_total{status="400"}': 1,
+                    'fare_serving_request_duration_seconds_count{route="invocations"}': 2,
+                    "fare_serving_rows_total": len(ROWS)}
+    assert after['fare_serving_request_duration_seconds_bucket{route="invocations",le="+Inf"}'] == \
+        after['fare_serving_request_duration_seconds_count{route="invocations"}']
+    assert after[f'fare_serving_served_version{{model="{endpoint.settings.registered_model_name}"}}'] == version
     assert "# TYPE fare_serving_request_duration_seconds histogram" in text
 
 

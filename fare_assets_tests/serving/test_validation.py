@@ -10,8 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fare_assets.ml.schema import FEATURE_COLUMNS, FEATURE_RANGES, INTEGER_FEATURES
-from fare_assets.serving.payloads import RequestError
-from fare_assets.serving.validation import Contract
+from fare_assets.serving.contract import Contract, RequestError
 
 CONTRACT = Contract(FEATURE_COLUMNS)
 
