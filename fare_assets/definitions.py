@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dagster import Definitions, in_process_executor
+import warnings
+
+from dagster import BetaWarning, Definitions, PreviewWarning, in_process_executor
 
 from fare_assets.assets.deployment import champion_alias, serving_endpoint
 from fare_assets.assets.inference import predictions
@@ -15,6 +17,13 @@ from fare_assets.automation import (
 )
 from fare_assets.backends import open_target
 from fare_assets.settings import Settings
+
+
+# Dagster's own Pipes client and its CLI's selection parser call Dagster's preview and beta APIs on
+# every run: warnings about Dagster's internals that a user of this project cannot act on.
+warnings.filterwarnings("ignore", category=PreviewWarning, module=r"dagster\._core\.pipes")
+warnings.filterwarnings("ignore", category=BetaWarning, module=r"dagster\._core\.definitions\.antlr_asset_selection")
+warnings.filterwarnings("ignore", message="AssetExecutionContext.run_id is deprecated", module=r"dagster\._core\.pipes")
 
 
 def build_definitions(settings: Settings) -> Definitions:

@@ -12,7 +12,6 @@ the same rules the tasks use; what each step did is read from the runs' material
 from __future__ import annotations
 
 import time
-import warnings
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
@@ -65,7 +64,7 @@ class Replay:
         self.settings = settings
         self.defs = build_definitions(settings)
         self.instance = open_instance(settings)
-        self.sensor = self.defs.get_sensor_def("drift_sensor")
+        self.sensor = self.defs.resolve_sensor_def("drift_sensor")
         target = open_target(settings)
         self.registry, self.store = target.registry(), target.table_store()
 
@@ -81,11 +80,9 @@ class Replay:
 
     # ---- running jobs ---------------------------------------------------------------------
     def run_job(self, name: str, run_config: dict | None = None, tags: dict | None = None):
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # Dagster's preview/beta notices, once per run
-            result = self.defs.resolve_job_def(name).execute_in_process(
-                instance=self.instance, run_config={**(run_config or {}), **QUIET},
-                tags={**REPLAY_TAGS, **(tags or {})}, raise_on_error=False)
+        result = self.defs.resolve_job_def(name).execute_in_process(
+            instance=self.instance, run_config={**(run_config or {}), **QUIET},
+            tags={**REPLAY_TAGS, **(tags or {})}, raise_on_error=False)
         if not result.success:
             failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
             reason = failures[0].event_specific_data.error.message.strip() if failures else "see the run's logs"

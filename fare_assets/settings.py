@@ -92,6 +92,13 @@ def _host(name: str, raw: str) -> str:
     raise SettingsError(f"{name}={raw!r} is neither an IP address (127.0.0.1, ::1) nor a host name (localhost)")
 
 
+def _url(name: str, raw: str) -> str:
+    url = raw.strip().rstrip("/")
+    if not re.match(r"^https?://[^/\s]+", url):
+        raise SettingsError(f"{name}={raw!r} is not an http(s) URL, like http://127.0.0.1:5000")
+    return url
+
+
 def _identifier(name: str, raw: str) -> str:
     if not _IDENTIFIER.match(raw):
         raise SettingsError(
@@ -118,6 +125,8 @@ class Settings:
     location_features: bool = False
     serving_host: str = "127.0.0.1"
     serving_port: int = DEFAULT_SERVING_PORT
+    # Where the MLflow UI of the local target is served (`uv run mlflow ui ...`): run links point there.
+    mlflow_ui: str = "http://127.0.0.1:5000"
     # Databricks target only (see the README's "Run on Databricks").
     volume: str = ""
     databricks_source_table: str = "samples.nyctaxi.trips"
@@ -151,6 +160,7 @@ class Settings:
             serving_port=_parse_int(
                 "FARE_ASSETS_SERVING_PORT", get("SERVING_PORT", str(DEFAULT_SERVING_PORT)), 1, 65535
             ),
+            mlflow_ui=_url("FARE_ASSETS_MLFLOW_UI", get("MLFLOW_UI", cls.mlflow_ui)),
             volume=get("VOLUME", "").rstrip("/"),
             databricks_source_table=get("DATABRICKS_SOURCE_TABLE", "samples.nyctaxi.trips"),
         )

@@ -32,6 +32,7 @@ def collect_status(settings: Settings) -> dict:
         "target": target.name,
         "registered_model": settings.registered_model_name,
         "tracking_uri": registry.tracking_uri,
+        "tracking_ui": target.tracking_ui(),
         "champion_version": registry.alias_version(CHAMPION),
         "challenger_version": registry.alias_version(CHALLENGER),
         "endpoint": target.endpoint().status() or {"url": settings.serving_url, "running": False},
@@ -56,6 +57,7 @@ def format_status(status: dict) -> str:
         f"target              {status['target']}",
         f"registered model    {status['registered_model']}",
         f"tracking URI        {status['tracking_uri']}",
+        f"tracking UI         {status['tracking_ui']}",
         f"Champion            {status['champion_version'] or 'none'}",
         f"Challenger          {status['challenger_version'] or 'none'}",
         f"endpoint            {endpoint.get('url')} "

@@ -42,6 +42,11 @@ class LocalTableStore:
             return None
         return delta.to_pyarrow_table(filters=filters, columns=columns).to_pandas()
 
+    def columns(self, table: str) -> dict[str, str]:
+        """Column name -> type, read from the table's schema, not its data."""
+        delta = self._table(table)
+        return {} if delta is None else {f.name: str(f.type) for f in delta.schema().to_arrow()}
+
     def count(self, table: str) -> int | None:
         delta = self._table(table)
         return None if delta is None else delta.to_pyarrow_dataset().count_rows()

@@ -13,7 +13,6 @@ from fare_assets.ml.schema import LABEL, TRIP_ID
 from fare_assets.settings import Settings
 
 EXPERIMENT = "fare_assets"
-MLFLOW_UI = "http://127.0.0.1:5000"
 
 
 class LocalTarget:
@@ -39,7 +38,7 @@ class LocalTarget:
         s = self.settings
         return MlflowRegistry(s.registered_model_name, s.local_mlflow_uri, s.local_mlflow_uri,
                               experiment=self._experiment,
-                              link=lambda experiment, run: f"{MLFLOW_UI}/#/experiments/{experiment}/runs/{run}",
+                              link=lambda experiment, run: f"{s.mlflow_ui}/#/experiments/{experiment}/runs/{run}",
                               exists=(s.home / "mlflow.db").exists)
 
     def _experiment(self) -> str:
@@ -49,6 +48,9 @@ class LocalTarget:
         if mlflow.get_experiment_by_name(EXPERIMENT) is None:
             mlflow.create_experiment(EXPERIMENT, artifact_location=self.settings.artifact_location)
         return EXPERIMENT
+
+    def tracking_ui(self) -> str:
+        return self.settings.mlflow_ui
 
     def endpoint(self):
         from fare_assets.serving.manager import LocalEndpoint

@@ -68,9 +68,16 @@ def _mae_history(axes, history: pd.DataFrame, baseline_mae: float | None) -> Non
         axes.scatter(x[alarms], known["mae"].to_numpy()[alarms], color=ALARM_COLOR, zorder=3, s=25,
                      label="should_retrain")
         ticks = x[:: max(1, len(x) // 4)]
-        axes.set_xticks(ticks, [pd.Timestamp(known["window_end"].iloc[i]).strftime("%m-%d") for i in ticks])
+        ends = pd.to_datetime(known["window_end"])
+        axes.set_xticks(ticks, [ends.iloc[i].strftime(_tick_format(ends)) for i in ticks])
     if baseline_mae is not None:
         axes.axhline(baseline_mae, linestyle="--", color=BASELINE_COLOR, label="baseline MAE")
     axes.set_xlabel("MAE ($) by monitoring window end", fontsize=8)
     axes.tick_params(labelsize=7)
     axes.legend(fontsize=7, frameon=False)
+
+
+def _tick_format(ends: pd.Series) -> str:
+    """Days when windows end on different days at midnight; hours too when windows are shorter."""
+    sub_day = (ends != ends.dt.normalize()).any() or ends.dt.normalize().duplicated().any()
+    return "%m-%d %H:%M" if sub_day else "%m-%d"

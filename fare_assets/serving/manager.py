@@ -54,6 +54,11 @@ class LocalEndpoint:
         return cls(settings, token=serving_token())
 
     @property
+    def page_url(self) -> str:
+        """The endpoint's description (GET): what a link in the Dagster UI should open."""
+        return f"{self.settings.serving_url}/serving-endpoints/{self.settings.endpoint_name}"
+
+    @property
     def url(self) -> str:
         return f"{self.settings.serving_url}/serving-endpoints/{self.settings.endpoint_name}/invocations"
 
@@ -104,11 +109,11 @@ class LocalEndpoint:
         source = self._resolve(version)
         state = self._running()
         if state is None:
-            return DeployResult(self.url, version, None, True, self._start_beside(None, version, source))
+            return DeployResult(self.url, version, None, True, self._start_beside(None, version, source), page_url=self.page_url)
         previous = int(state["version"])
         self._control(state["url"]).check_token()
         if state["url"] != self.settings.serving_url:  # the settings moved it
-            return DeployResult(self.url, version, previous, True, self._start_beside(state, version, source))
+            return DeployResult(self.url, version, previous, True, self._start_beside(state, version, source), page_url=self.page_url)
         control = self._control()
         if previous != version:
             control.swap(version, source, previous)
@@ -119,7 +124,7 @@ class LocalEndpoint:
                 raise
             control.swap(previous, None, version)  # the server still holds it: no reload
             raise EndpointError(f"{failure}; rolled back to version {previous}") from None
-        return DeployResult(self.url, version, previous, False, latency)
+        return DeployResult(self.url, version, previous, False, latency, page_url=self.page_url)
 
     def _resolve(self, version: int) -> str:
         """The version's artifact location, read from the registry once, here: the server is told

@@ -8,7 +8,7 @@ from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import FEATURE_TABLE
 from fare_assets.clock import training_window
 from fare_assets.ml.features import load_features
-from fare_assets.tasks.common import as_json, markdown_preview, md
+from fare_assets.tasks.common import as_json, markdown_preview, md, table_metadata
 from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
 
 
@@ -23,13 +23,16 @@ def main() -> None:
         target = open_target(settings)
         source = target.trip_source()
         window = training_window(source.default_training_window(), settings.train_start, settings.train_end)
+        context.log.info(f"reading {source.name} for the training window {window}")
         features, rejected = load_features(source, window.start, window.end, settings.location_features,
                                            with_unplaceable=True)
         if features.empty:
             raise ValueError(f"no clean trips in the training window {window} of {source.name}")
         features["window_start"], features["window_end"] = window.start, window.end
+        context.log.info(f"{len(features):,} clean trips, {sum(rejected.values()):,} rejected: {rejected}")
         store = target.table_store()
         store.overwrite(FEATURE_TABLE, features)
+        context.log.info(f"wrote {store.location(FEATURE_TABLE)}")
         context.report_asset_materialization(
             metadata={
                 "rows": len(features),
@@ -40,7 +43,7 @@ def main() -> None:
                 "window_start": str(window.start),
                 "window_end": str(window.end),
                 "source": source.name,
-                "table": store.location(FEATURE_TABLE),
+                **table_metadata(store, FEATURE_TABLE),
                 "preview": md(markdown_preview(features)),
             }
         )

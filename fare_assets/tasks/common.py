@@ -34,3 +34,18 @@ def md(text: str) -> dict:
 
 def as_json(value) -> dict:
     return {"raw_value": value, "type": "json"}
+
+
+def table_metadata(store, table: str) -> dict:
+    """Dagster's standard table metadata, so the catalog shows a Delta asset's rows and columns."""
+    return {
+        "dagster/row_count": store.count(table) or 0,
+        "dagster/column_schema": {"type": "table_schema", "raw_value": {"columns": [
+            {"name": name, "type": kind} for name, kind in store.columns(table).items()]}},
+        "table": store.location(table),
+    }
+
+
+def rounded(value, digits: int = 4):
+    """Floats as a reader wants them in the UI: 1.1986, not 1.1985687218586427."""
+    return round(float(value), digits) if isinstance(value, float) else value

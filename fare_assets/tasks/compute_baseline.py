@@ -9,7 +9,7 @@ from fare_assets.backends.interfaces import BASELINE_TABLE, FEATURE_TABLE
 from fare_assets.ml.drift import build_baseline, profile_to_rows
 from fare_assets.ml.features import feature_columns, model_inputs
 from fare_assets.ml.schema import LABEL, PICKUP_TIME
-from fare_assets.tasks.common import holdout_slice
+from fare_assets.tasks.common import holdout_slice, table_metadata
 from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
 
 
@@ -20,6 +20,7 @@ def main() -> None:
         target = open_target(settings)
         store = target.table_store()
         _, holdout = holdout_slice(store.read(FEATURE_TABLE))
+        context.log.info(f"profiling {len(holdout):,} held-out trips with version {version}")
         model = target.registry().load_version(version)
         predictions = model.predict(model_inputs(holdout, settings.location_features))
         profile = build_baseline(
@@ -29,13 +30,14 @@ def main() -> None:
         rows = pd.DataFrame(profile_to_rows(profile, version))
         # One set of rows per version: recomputing a version's baseline replaces it.
         store.overwrite(BASELINE_TABLE, rows, where=f"model_version = {version}")
+        context.log.info(f"baseline of version {version}: {len(rows)} profile rows, holdout MAE ${profile['mae']:.2f}")
         context.report_asset_materialization(
             metadata={
                 "model_version": version,
                 "holdout_rows": len(holdout),
                 "columns_profiled": len(rows),
                 "holdout_mae": round(float(profile["mae"]), 4),
-                "table": store.location(BASELINE_TABLE),
+                **table_metadata(store, BASELINE_TABLE),
             }
         )
 

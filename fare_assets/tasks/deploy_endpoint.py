@@ -15,10 +15,15 @@ def main() -> None:
         version = target.registry().alias_version(CHAMPION)
         if version is None:
             raise RuntimeError(f"{settings.registered_model_name} has no {CHAMPION}: run champion_alias first")
+        context.log.info(f"deploying {settings.registered_model_name} version {version} (the {CHAMPION})")
         result = target.endpoint().deploy(version)
+        context.log.info(f"{settings.endpoint_name} serves version {result.version}, verified by a test "
+                         f"prediction in {result.verify_latency_ms:.0f} ms: POST {result.url}")
         context.report_asset_materialization(
             metadata={
-                "url": {"raw_value": result.url, "type": "url"},
+                # A link opens with GET: to the endpoint's description; the invocation URL takes POST.
+                "endpoint_page": {"raw_value": result.page_url or result.url, "type": "url"},
+                "invocation_url": result.url,
                 "endpoint": settings.endpoint_name,
                 "served_version": result.version,
                 "previous_version": result.previous_version if result.previous_version is not None else "none",

@@ -13,7 +13,7 @@ from fare_assets.clock import monitoring_window
 from fare_assets.ml.drift import evaluate_window, profile_from_rows
 from fare_assets.ml.drift_checks import check_outcomes
 from fare_assets.ml.schema import PICKUP_TIME
-from fare_assets.tasks.common import as_json
+from fare_assets.tasks.common import as_json, rounded, table_metadata
 from fare_assets.tasks.monitoring_report import chart_markdown, log_to_mlflow, render_chart
 from fare_assets.tasks.pipes import open_task_pipes, task_settings
 
@@ -37,7 +37,10 @@ def main() -> None:
         version = int(window["model_version"].max()) if len(window) else last_scoring_version(store)
         window = window[window["model_version"] == version]
         baseline = profile_of(store, version)
+        context.log.info(f"judging {len(window):,} scored trips of {span} against the baseline of version {version}")
         result = evaluate_window(baseline, window, span.hours)
+        context.log.info(f"{result['status']}: " + (f"retraining requested, fired {fired_rules(result)}"
+                                                   if result["should_retrain"] else "no rule fired"))
         row = monitoring_row(result, start, watermark, version if len(window) else None)
         history = store.read(MONITORING_TABLE)
         store.append(MONITORING_TABLE, pd.DataFrame([row]).astype(MONITORING_DTYPES))
@@ -45,11 +48,13 @@ def main() -> None:
         context.report_asset_materialization(metadata={
             "status": result["status"], "rows": int(result["rows"]),
             "should_retrain": bool(result["should_retrain"]), "fired": as_json(fired_rules(result)),
-            "mae": result["mae"], "window_start": str(start), "window_end": str(watermark),
+            "mae": rounded(result["mae"]) if result["mae"] is not None else "no rows",
+            "window_start": str(start), "window_end": str(watermark),
             "watermark": str(watermark), "model_version": version,
             "drift_chart": chart_markdown(chart),
-            "mlflow_run_id": log_to_mlflow(target.registry(), chart, row, result, version),
+            "mlflow_run": {"raw_value": log_to_mlflow(target.registry(), chart, row, result, version), "type": "url"},
             "details": as_json(json.loads(row["details"])),
+            **table_metadata(store, MONITORING_TABLE),
         })
         # Every declared check, every run: a rule that was not judged passes and says so.
         for outcome in check_outcomes(result):

@@ -33,7 +33,8 @@ def chart_markdown(png: bytes) -> dict:
 
 
 def log_to_mlflow(registry, png: bytes, row: dict, result: dict, version: int) -> str:
-    """One `monitoring` run per window in the project's experiment, tagged with version and window."""
+    """One `monitoring` run per window in the project's experiment, tagged with version and window;
+    returns the run's link in the tracking UI."""
     import mlflow
 
     registry.connect()
@@ -49,4 +50,4 @@ def log_to_mlflow(registry, png: bytes, row: dict, result: dict, version: int) -
             path.write_bytes(png)
             mlflow.log_artifact(str(path), artifact_path="monitoring")
         mlflow.log_dict(json.loads(json.dumps(result, default=str)), "monitoring/drift_details.json")
-    return run.info.run_id
+    return registry.run_link(run.info.experiment_id, run.info.run_id)

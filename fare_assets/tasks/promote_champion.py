@@ -9,7 +9,7 @@ from fare_assets.backends.interfaces import CHAMPION, FEATURE_TABLE
 from fare_assets.ml.evaluation import decide_champion
 from fare_assets.ml.features import model_inputs
 from fare_assets.ml.schema import LABEL
-from fare_assets.tasks.common import holdout_slice
+from fare_assets.tasks.common import holdout_slice, rounded
 from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
 
 
@@ -22,6 +22,9 @@ def main() -> None:
         # An unreadable registry raises here: only "no such alias" means there is no Champion.
         champion_version = registry.alias_version(CHAMPION)
         _, holdout = holdout_slice(target.table_store().read(FEATURE_TABLE))
+        context.log.info(f"judging Challenger v{challenger_version} against "
+                         f"{f'Champion v{champion_version}' if champion_version else 'no Champion'} "
+                         f"on {len(holdout):,} held-out trips")
         inputs, actual = model_inputs(holdout, settings.location_features), holdout[LABEL].to_numpy()
         # Load both before touching any alias: a failure here leaves the Champion as it was.
         challenger = registry.load_version(challenger_version).predict(inputs)
@@ -34,7 +37,9 @@ def main() -> None:
         if decision.promote and champion_version != challenger_version:
             registry.set_alias(CHAMPION, challenger_version)
             champion_version = challenger_version
-        summary = {k: (round(v, 4) if isinstance(v, float) else v) for k, v in decision.as_dict().items()}
+        context.log.info(f"{'promoted' if decision.promote else 'kept the Champion'}: {decision.reason}; "
+                         f"Champion is v{champion_version}")
+        summary = {k: rounded(v) for k, v in decision.as_dict().items()}
         registry.tag_version(challenger_version, {f"champion_decision_{k}": v for k, v in summary.items() if v is not None})
         context.report_asset_materialization(
             metadata={

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import logging
+import warnings
+
 import mlflow
 import mlflow.sklearn
 import pandas as pd
@@ -16,6 +19,12 @@ from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, searc
 from fare_assets.tasks.common import as_json, holdout_slice, window_of
 from fare_assets.tasks.pipes import open_task_pipes, task_settings
 
+# Nothing here a user can act on: MLflow hints that integer inputs cannot hold missing values (the
+# endpoint validates the contract's integer fields itself), and it cannot find pip in a uv
+# environment (the model's requirements are given explicitly: model_requirements).
+warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+
 
 def main() -> None:
     with open_task_pipes() as context:
@@ -27,10 +36,14 @@ def main() -> None:
         if features is None or features.empty:
             raise ValueError("feature_table is empty or missing: materialize feature_table first")
         fit_rows, holdout = holdout_slice(features)
+        context.log.info(f"training on {len(fit_rows):,} trips, judging on the newest {len(holdout):,}")
         columns = feature_columns(settings.location_features)
         window_start, window_end = window_of(features)
         with mlflow.start_run(run_name=f"train {window_start:%Y-%m-%d}..{window_end:%Y-%m-%d}") as run:
-            search = search_model(model_inputs(fit_rows, settings.location_features), fit_rows[LABEL].to_numpy(), columns)
+            search = search_model(
+                model_inputs(fit_rows, settings.location_features), fit_rows[LABEL].to_numpy(), columns,
+                on_trial=lambda i, n, trial: context.log.info(
+                    f"search trial {i}/{n}: validation MAE ${trial['val_mae']:.3f} with {trial['params']}"))
             for i, trial in enumerate(search.trials):
                 with mlflow.start_run(run_name=f"trial {i}", nested=True):
                     mlflow.log_params(trial["params"])
@@ -55,6 +68,8 @@ def main() -> None:
             )
         version = int(info.registered_model_version)
         registry.set_alias(CHALLENGER, version)
+        context.log.info(f"registered {settings.registered_model_name} version {version} as {CHALLENGER}: "
+                         f"holdout MAE ${metrics['mae']:.3f}")
         registry.tag_version(version, {"train_start": window_start, "train_end": window_end,
                                        "holdout_mae": round(metrics["mae"], 4)})
         context.report_asset_materialization(
