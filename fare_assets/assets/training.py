@@ -2,8 +2,10 @@
 
 
 from dagster import AssetExecutionContext, AssetKey, Config, asset
+from dagster._core.definitions.data_version import DATA_VERSION_TAG
 
 from fare_assets.resources.task_runner import TaskRunner
+from fare_assets.versions import TRAINING_CODE_VERSION
 
 
 class TrainingWindowConfig(Config):
@@ -19,16 +21,24 @@ def feature_table(context: AssetExecutionContext, config: TrainingWindowConfig, 
     return task_runner.run(context, "build_features", config.model_dump())
 
 
-@asset(deps=[feature_table], group_name="training", kinds={"mlflow", "scikitlearn"})
+@asset(deps=[feature_table], group_name="training", kinds={"mlflow", "scikitlearn"},
+       code_version=TRAINING_CODE_VERSION)
 def model_version(context: AssetExecutionContext, task_runner: TaskRunner):
-    """A new registered model version from a time-ordered hyperparameter search, aliased Challenger."""
-    return task_runner.run(context, "train_model")
+    """A registered model version from a time-ordered hyperparameter search, aliased Challenger
+    (reused when the feature table and the training code are unchanged)."""
+    return task_runner.run(context, "train_model", {
+        "feature_data_version": feature_data_version(context), "code_version": TRAINING_CODE_VERSION})
 
 
 @asset(deps=[feature_table, model_version], group_name="training", kinds={"delta"})
 def training_baseline(context: AssetExecutionContext, task_runner: TaskRunner):
     """Feature and held-out prediction statistics of the newest model version, for drift monitoring."""
     return task_runner.run(context, "compute_baseline", {"model_version": latest_version(context)})
+
+
+def feature_data_version(context: AssetExecutionContext) -> str | None:
+    event = context.instance.get_latest_materialization_event(AssetKey("feature_table"))
+    return event.asset_materialization.tags.get(DATA_VERSION_TAG) if event and event.asset_materialization else None
 
 
 def latest_version(context: AssetExecutionContext) -> int:

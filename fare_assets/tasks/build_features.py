@@ -10,6 +10,7 @@ from fare_assets.clock import training_window
 from fare_assets.ml.features import load_features
 from fare_assets.tasks.common import as_json, markdown_preview, md, table_metadata
 from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
+from fare_assets.versions import content_version
 
 
 def main() -> None:
@@ -45,7 +46,8 @@ def main() -> None:
                 "source": source.name,
                 **table_metadata(store, FEATURE_TABLE),
                 "preview": md(markdown_preview(features)),
-            }
+            },
+            data_version=content_version(features),
         )
 
 

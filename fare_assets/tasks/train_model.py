@@ -17,13 +17,14 @@ from fare_assets.ml.features import feature_columns, model_inputs
 from fare_assets.ml.schema import LABEL
 from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, search_model
 from fare_assets.tasks.common import as_json, holdout_slice, window_of
-from fare_assets.tasks.pipes import open_task_pipes, task_settings
+from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
 
 # Nothing here a user can act on: MLflow hints that integer inputs cannot hold missing values (the
 # endpoint validates the contract's integer fields itself), and it cannot find pip in a uv
 # environment (the model's requirements are given explicitly: model_requirements).
 warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
+TRAINING_KEY_TAG = "training_key"
 
 
 def main() -> None:
@@ -35,6 +36,10 @@ def main() -> None:
         features = target.table_store().read(FEATURE_TABLE)
         if features is None or features.empty:
             raise ValueError("feature_table is empty or missing: materialize feature_table first")
+        key = training_key(param(context, "feature_data_version"), param(context, "code_version"), settings)
+        if key and (reused := trained_version(registry, key)) is not None:
+            report_reuse(context, registry, reused, key)
+            return
         fit_rows, holdout = holdout_slice(features)
         context.log.info(f"training on {len(fit_rows):,} trips, judging on the newest {len(holdout):,}")
         columns = feature_columns(settings.location_features)
@@ -71,10 +76,12 @@ def main() -> None:
         context.log.info(f"registered {settings.registered_model_name} version {version} as {CHALLENGER}: "
                          f"holdout MAE ${metrics['mae']:.3f}")
         registry.tag_version(version, {"train_start": window_start, "train_end": window_end,
-                                       "holdout_mae": round(metrics["mae"], 4)})
+                                       "holdout_mae": round(metrics["mae"], 4),
+                                       **({TRAINING_KEY_TAG: key} if key else {})})
         context.report_asset_materialization(
             metadata={
                 "version": version,
+                "reused": False,
                 "registered_model": settings.registered_model_name,
                 "run_id": run.info.run_id,
                 **{f"holdout_{k}": round(v, 4) for k, v in metrics.items()},
@@ -84,6 +91,35 @@ def main() -> None:
             },
             data_version=str(version),
         )
+
+
+def training_key(data_version: str | None, code_version: str | None, settings) -> str | None:
+    """What a model version is a function of: the feature table's content, the training code, and
+    the one setting that changes the model's inputs."""
+    if not data_version or not code_version:
+        return None
+    return f"data {data_version} code {code_version} locations {settings.location_features}"
+
+
+def trained_version(registry, key: str) -> int | None:
+    """The newest registered version trained from exactly this key, if any."""
+    versions = registry.client().search_model_versions(f"name = '{registry.model_name}'")
+    matching = [int(v.version) for v in versions if v.tags.get(TRAINING_KEY_TAG) == key]
+    return max(matching, default=None)
+
+
+def report_reuse(context, registry, version: int, key: str) -> None:
+    registry.set_alias(CHALLENGER, version)
+    context.log.info(f"reused version {version}: it was trained on the same feature table with the same code")
+    tags = registry.client().get_model_version(registry.model_name, str(version)).tags
+    context.report_asset_materialization(
+        metadata={
+            "version": version, "registered_model": registry.model_name, "reused": True,
+            "reused_because": f"{key}: unchanged since version {version}, so no identical version is registered",
+            "holdout_mae": float(tags.get("holdout_mae", "nan")),
+        },
+        data_version=str(version),
+    )
 
 
 def model_requirements() -> list[str]:

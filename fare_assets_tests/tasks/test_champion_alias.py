@@ -3,6 +3,8 @@
 import shutil
 from pathlib import Path
 
+import pytest
+
 from fare_assets_tests.pipeline import Pipeline
 
 
@@ -25,25 +27,49 @@ def test_model_version_records_a_full_signature_and_search_trials(trained_pipeli
     assert info.signature.outputs is not None
 
 
-def test_a_challenger_within_noise_keeps_the_champion_and_the_decision_is_recorded(tmp_path):
-    pipeline = Pipeline(tmp_path, train_start="2016-01-01", train_end="2016-01-15")
+def window(start: str, end: str) -> dict:
+    return {"ops": {"feature_table": {"config": {"train_start": start, "train_end": end}}}}
+
+
+@pytest.fixture(scope="module")
+def retrained(tmp_path_factory):
+    """Version 1 trained on two weeks, then version 2 on the same two weeks and one more day."""
+    pipeline = Pipeline(tmp_path_factory.mktemp("retrained_home"), train_start="2016-01-01", train_end="2016-01-15")
     pipeline.materialize("feature_table", "model_version", "champion_alias")
-    pipeline.materialize("model_version", "champion_alias")  # same window, same data: a twin model
-    decision = pipeline.latest_metadata("champion_alias")
+    pipeline.materialize("feature_table", "model_version", "champion_alias", run_config=window("2016-01-01", "2016-01-16"))
+    return pipeline, pipeline.latest_metadata("champion_alias")
+
+
+def test_the_same_data_and_code_reuse_the_registered_version_instead_of_a_twin(trained_pipeline):
+    pipeline = trained_pipeline
+    name = pipeline.settings.registered_model_name
+    first = pipeline.latest_metadata("model_version")
+    registered = len(pipeline.client.search_model_versions(f"name = '{name}'"))
+    pipeline.materialize("feature_table", "model_version")  # the same window again
+    again = pipeline.latest_metadata("model_version")
+    assert again["reused"] is True and again["version"] == first["version"]
+    assert "unchanged since version" in again["reused_because"]
+    assert len(pipeline.client.search_model_versions(f"name = '{name}'")) == registered
+    assert pipeline.alias("Challenger") == first["version"]
+
+
+def test_a_challenger_within_noise_keeps_the_champion_and_the_decision_is_recorded(retrained):
+    pipeline, decision = retrained
     assert decision["challenger_version"] == 2 and decision["champion_version"] == 1
     assert decision["promoted"] is False
     assert decision["interval_low"] <= 0 <= decision["interval_high"]
     tags = pipeline.client.get_model_version(pipeline.settings.registered_model_name, "2").tags
     assert tags["champion_decision_promote"] == "False"
     assert float(tags["champion_decision_champion_mae"]) > 0
-    assert pipeline.alias("Champion") == 1 and pipeline.alias("Challenger") == 2
+    assert pipeline.alias("Champion") == 1
 
 
-def test_a_challenger_that_fails_to_load_keeps_the_champion_and_names_the_error(trained_pipeline):
-    pipeline = trained_pipeline
+def test_a_challenger_that_fails_to_load_keeps_the_champion_and_names_the_error(retrained):
+    pipeline, _ = retrained
     champion = pipeline.alias("Champion")
-    pipeline.materialize("model_version")
+    pipeline.materialize("feature_table", "model_version", run_config=window("2016-01-01", "2016-01-17"))
     broken = pipeline.alias("Challenger")
+    assert broken not in (1, 2)
     artifacts = Path(pipeline.client.get_model_version_download_uri(pipeline.settings.registered_model_name, str(broken)).removeprefix("file://"))
     shutil.rmtree(artifacts)
     result = pipeline.materialize("champion_alias", raise_on_error=False)
