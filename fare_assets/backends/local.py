@@ -7,7 +7,7 @@ import pandas as pd
 
 from fare_assets.backends.delta_tables import LocalTableStore
 from fare_assets.backends.interfaces import PREDICTIONS_TABLE, BatchResult
-from fare_assets.backends.registry import MlflowRegistry
+from fare_assets.backends.registry import MlflowRegistry, SqliteRegistry
 from fare_assets.ml.features import load_features, model_inputs
 from fare_assets.ml.schema import LABEL, TRIP_ID
 from fare_assets.settings import Settings
@@ -36,10 +36,9 @@ class LocalTarget:
 
     def registry(self) -> MlflowRegistry:
         s = self.settings
-        return MlflowRegistry(s.registered_model_name, s.local_mlflow_uri, s.local_mlflow_uri,
+        return SqliteRegistry(s.home / "mlflow.db", s.registered_model_name, s.local_mlflow_uri, s.local_mlflow_uri,
                               experiment=self._experiment,
-                              link=lambda experiment, run: f"{s.mlflow_ui}/#/experiments/{experiment}/runs/{run}",
-                              exists=(s.home / "mlflow.db").exists)
+                              link=lambda experiment, run: f"{s.mlflow_ui}/#/experiments/{experiment}/runs/{run}")
 
     def _experiment(self) -> str:
         import mlflow
