@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
@@ -13,17 +14,34 @@ from fare_assets.settings import Settings
 
 @contextmanager
 def open_task_pipes() -> Iterator[PipesContext]:
+    """The task's Pipes session; at the end it logs where the task's seconds went (start-up, that is
+    interpreter and module imports, vs the work, which includes imports made on first use)."""
+    ready = time.time()
     if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
         from fare_assets.databricks.pipes import open_databricks_pipes
 
-        with open_databricks_pipes() as context:
-            yield context
+        opened = open_databricks_pipes()
     else:
         from fare_assets.tasks.lifeline import die_with_parent
 
         die_with_parent()
-        with open_dagster_pipes() as context:
-            yield context
+        opened = open_dagster_pipes()
+    with opened as context:
+        yield context
+        started = process_start_time()
+        context.log.info(f"task timing: start-up {ready - started:.2f} s, work {time.time() - ready:.2f} s"
+                         if started else f"task timing: work {time.time() - ready:.2f} s")
+
+
+def process_start_time() -> float | None:
+    """When this process started (epoch seconds), from /proc; None where there is no /proc."""
+    try:
+        with open("/proc/self/stat") as stat, open("/proc/uptime") as uptime:
+            started_after_boot = int(stat.read().rsplit(")", 1)[1].split()[19]) / os.sysconf("SC_CLK_TCK")
+            age = float(uptime.read().split()[0]) - started_after_boot
+        return time.time() - age
+    except (OSError, ValueError):
+        return None
 
 
 def task_settings(context: PipesContext) -> Settings:
