@@ -78,6 +78,11 @@ class Pipeline:
         event = self.instance.get_latest_materialization_event(AssetKey(asset))
         return {k: v.value for k, v in event.asset_materialization.metadata.items()}
 
+    def endpoint(self):
+        from fare_assets.serving.manager import LocalEndpoint
+
+        return LocalEndpoint.from_settings(self.settings)
+
     def stop_endpoint(self) -> None:
         from fare_assets.serving.manager import LocalEndpoint
 

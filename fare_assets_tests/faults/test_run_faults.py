@@ -111,3 +111,46 @@ def test_two_batch_runs_at_once_score_each_trip_once_with_one_watermark_row_per_
     windows = pipeline.store.read("predictions_watermarks", columns=["window_start"])
     assert table["trip_id"].is_unique
     assert windows["window_start"].is_unique
+
+
+# --- every task, both signals (`uv run pytest fare_assets_tests/faults -m exhaustive`, ~3 min) -------------
+
+TASK_OF = {"feature_table": "build_features", "model_version": "train_model", "training_baseline": "compute_baseline",
+           "champion_alias": "promote_champion", "serving_endpoint": "deploy_endpoint", "predictions": "score_batch",
+           "model_monitoring": "monitor_drift"}
+
+
+@pytest.fixture(scope="module")
+def deployed(tmp_path_factory) -> Pipeline:
+    pipeline = Pipeline(tmp_path_factory.mktemp("fault_matrix_home"), train_start="2016-01-01", train_end="2016-01-15")
+    pipeline.materialize(*TASK_OF)
+    yield pipeline
+    pipeline.stop_endpoint()
+
+
+def assert_consistent(pipeline: Pipeline, champion_before: int) -> None:
+    """The Champion moved only if Dagster recorded it; the endpoint serves the Champion; every table
+    reads; every trip and every scored window is there once."""
+    recorded = pipeline.latest_metadata("champion_alias")["champion_version"]
+    assert pipeline.alias("Champion") in (champion_before, recorded)
+    served = pipeline.endpoint().status()
+    assert served is not None and served["healthy"] and served["version"] in (champion_before, recorded)
+    for table in ("feature_table", "training_baseline", "predictions", "predictions_watermarks", "model_monitoring"):
+        assert pipeline.store.read(table) is not None, table
+    assert pipeline.store.read("predictions", columns=["trip_id"])["trip_id"].is_unique
+    assert pipeline.store.read("predictions_watermarks", columns=["window_start"])["window_start"].is_unique
+
+
+@pytest.mark.exhaustive
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGINT], ids=["SIGKILL", "SIGINT"])
+@pytest.mark.parametrize("asset", list(TASK_OF))
+def test_a_run_stopped_in_any_task_leaves_a_consistent_deployment_and_a_rerun_succeeds(deployed, asset, sig):
+    champion_before = deployed.alias("Champion")
+    run = start_run(deployed, asset)
+    task_pid = kill_during(run, TASK_OF[asset], sig)
+    run.wait(timeout=60)
+    wait_for(lambda: not alive(task_pid), 30, f"the {TASK_OF[asset]} task to stop with its run")
+    assert_consistent(deployed, champion_before)
+    deployed.materialize(asset)
+    assert_consistent(deployed, champion_before)
+    assert not [r for r in deployed.instance.get_runs() if r.status == DagsterRunStatus.STARTED]
