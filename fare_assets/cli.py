@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="stop once the watermark reaches this date (YYYY-MM-DD or ISO datetime)")
     replay.add_argument("--json", action="store_true", help="one JSON object per step")
     doctor = commands.add_parser("doctor", help="check a Databricks configuration and name a fix for each failure")
+    doctor.add_argument("--probe", action="store_true",
+                        help="run the serverless probe job that checks each assumption on your workspace (the default)")
     doctor.add_argument("--quick", action="store_true", help="skip the serverless probe run (minutes on a real workspace)")
     reset = commands.add_parser("reset", help="stop the endpoint and delete FARE_ASSETS_HOME (models, tables, run history)")
     reset.add_argument("--yes", action="store_true", help="really delete it")

@@ -99,6 +99,16 @@ def _url(name: str, raw: str) -> str:
     return url
 
 
+def _databricks_environment(raw: str) -> str:
+    from fare_assets.databricks.environment import DEFAULT_ENVIRONMENT_VERSION, ENVIRONMENTS  # stdlib only
+
+    value = raw.strip() or DEFAULT_ENVIRONMENT_VERSION
+    if value not in ENVIRONMENTS:
+        raise SettingsError(f"FARE_ASSETS_DATABRICKS_ENVIRONMENT={raw!r} must be one of the serverless "
+                            f"environment versions {', '.join(ENVIRONMENTS)}")
+    return value
+
+
 def _identifier(name: str, raw: str) -> str:
     if not _IDENTIFIER.match(raw):
         raise SettingsError(
@@ -130,6 +140,9 @@ class Settings:
     # Databricks target only (see the README's "Run on Databricks").
     volume: str = ""
     databricks_source_table: str = "samples.nyctaxi.trips"
+    # The serverless environment version of the jobs; "" means the newest one documented
+    # (fare_assets/databricks/environment.py lists each with its Python and base packages).
+    databricks_environment: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -163,6 +176,7 @@ class Settings:
             mlflow_ui=_url("FARE_ASSETS_MLFLOW_UI", get("MLFLOW_UI", cls.mlflow_ui)),
             volume=get("VOLUME", "").rstrip("/"),
             databricks_source_table=get("DATABRICKS_SOURCE_TABLE", "samples.nyctaxi.trips"),
+            databricks_environment=_databricks_environment(get("DATABRICKS_ENVIRONMENT", "")),
         )
         if settings.train_start and settings.train_end and settings.train_start >= settings.train_end:
             raise SettingsError(

@@ -54,6 +54,11 @@ class DatabricksTarget:
         host = WorkspaceClient().config.host.rstrip("/")
         return f"{host}/ml/experiments/{experiment_id}/runs/{run_id}"
 
+    def tracking_ui(self) -> str:
+        from databricks.sdk import WorkspaceClient
+
+        return f"{WorkspaceClient().config.host.rstrip('/')}/ml/experiments"
+
     def endpoint(self):
         from fare_assets.databricks.serving import DatabricksEndpoint
 

@@ -80,7 +80,9 @@ def spark_clean_trips(trips):
     reason = None
     for name, condition in conditions.items():
         reason = (F if reason is None else reason).when(condition, F.lit(name))
-    marked = trips.withColumn(REASON, reason).cache()
+    # No .cache(): serverless rejects it before environment 5 and has it only as a preview there
+    # (environment.py); the rows are read twice instead, once for the counts and once when written.
+    marked = trips.withColumn(REASON, reason)
     counts = {row[REASON]: int(row["count"]) for row in marked.where(F.col(REASON).isNotNull()).groupBy(REASON).count().collect()}
     rejected = {r: counts[r] for r, _ in REJECT_REASONS if counts.get(r)}
     return marked.where(F.col(REASON).isNull()).drop(REASON), rejected
@@ -113,9 +115,9 @@ class SparkBatchScorer:
         scored, rejected = score_window(spark, spark.table(self.source.table), start, end,
                                         f"models:/{self.registry.model_name}/{version}", version,
                                         scored_at_now(), self.include_location)
-        scored = scored.cache()
-        rows = scored.count()
+        # Two passes over the window (one aggregate, one insert) instead of caching it: see spark_clean_trips.
+        summary = scored.agg(F.count(F.lit(1)).alias("rows"),
+                             F.avg(F.abs(F.col("prediction") - F.col(LABEL))).alias("mae")).first()
+        rows = int(summary["rows"])
         inserted = self.store.insert_new_frame(PREDICTIONS_TABLE, scored, key=TRIP_ID) if rows else 0
-        mae = scored.select(F.avg(F.abs(F.col("prediction") - F.col(LABEL)))).first()[0] if rows else None
-        scored.unpersist()
-        return BatchResult(rows, inserted, rejected, mae)
+        return BatchResult(rows, inserted, rejected, summary["mae"] if rows else None)

@@ -25,12 +25,13 @@ from databricks.sdk.service import jobs
 from databricks.sdk.service.compute import Environment
 from databricks.sdk.service.workspace import ImportFormat
 
-from fare_assets.databricks.wheel import TaskWheel, build_task_wheel, pinned_requirements
+from fare_assets.databricks.dependencies import job_dependencies
+from fare_assets.databricks.environment import DEFAULT_ENVIRONMENT_VERSION, ServerlessEnvironment, environment
+from fare_assets.databricks.wheel import TaskWheel, build_task_wheel
 from fare_assets.resources.task_runner import TaskFailed, TaskRunner, task_exception
 from fare_assets.settings import Settings
 
 ENVIRONMENT_KEY = "fare_assets"
-ENVIRONMENT_VERSION = "2"  # serverless environment 2: Python 3.11, as uv.lock resolves for
 ENTRY_SOURCE = Path(__file__).with_name("entry.py")
 
 
@@ -81,8 +82,15 @@ def _import_entry(client: WorkspaceClient, source: bytes) -> str:
     return path
 
 
-def serverless_environment(wheel_path: str) -> jobs.JobEnvironment:
-    spec = Environment(environment_version=ENVIRONMENT_VERSION, dependencies=[wheel_path, *pinned_requirements()])
+def chosen_environment(settings: Settings) -> ServerlessEnvironment:
+    """The serverless environment version the settings name (default: the newest documented one)."""
+    return environment(settings.databricks_environment or DEFAULT_ENVIRONMENT_VERSION)
+
+
+def serverless_environment(wheel_path: str, env: ServerlessEnvironment, pins: list[str]) -> jobs.JobEnvironment:
+    """The job environment: `env`'s base image plus the task wheel and `pins` (from job_dependencies)."""
+    # `environment_version` replaces the deprecated `client` (databricks-sdk 0.60 compute.Environment).
+    spec = Environment(environment_version=env.version, dependencies=[wheel_path, *pins])
     return jobs.JobEnvironment(environment_key=ENVIRONMENT_KEY, spec=spec)
 
 
@@ -119,6 +127,8 @@ class DatabricksTaskRunner(TaskRunner):
     def launch(self, context, module: str, params=None):
         """Run `fare_assets.<module>` (a Pipes entry point) as a Databricks serverless run."""
         settings = self.settings
+        env = chosen_environment(settings)
+        pins = job_dependencies(env)  # a conflict with the base image fails before any Databricks call
         client = WorkspaceClient()
         deployment = deploy_task_code(client, settings.volume)
         context.log.info(f"task code {deployment.wheel_path} ({'uploaded' if deployment.uploaded_wheel else 'unchanged'})")
@@ -135,7 +145,7 @@ class DatabricksTaskRunner(TaskRunner):
         try:
             invocation = pipes.run(
                 context=context, extras=self.extras(params), task=task_spec(module, deployment.entry_path),
-                submit_args={"environments": [serverless_environment(deployment.wheel_path)],
+                submit_args={"environments": [serverless_environment(deployment.wheel_path, env, pins)],
                              "run_name": f"fare_assets.{module} (dagster run {context.run.run_id[:8]})"},
             )
         except DagsterPipesExecutionError as error:

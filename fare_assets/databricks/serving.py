@@ -42,6 +42,12 @@ class DatabricksEndpoint:
     def url(self) -> str:
         return f"{self.client.config.host.rstrip('/')}/serving-endpoints/{self.name}/invocations"
 
+    @property
+    def page_url(self) -> str:
+        """The endpoint's description, read with GET (the invocations URL takes POST): `GET
+        /api/2.0/serving-endpoints/{name}`, docs.databricks.com/machine-learning/model-serving/manage-serving-endpoints.html"""
+        return f"{self.client.config.host.rstrip('/')}/api/2.0/serving-endpoints/{self.name}"
+
     def _get(self) -> ServingEndpointDetailed | None:
         try:
             return self.client.serving_endpoints.get(self.name)
@@ -77,7 +83,7 @@ class DatabricksEndpoint:
             latency = self.verify()
         except Exception as error:
             raise DeployError(self._rollback(version, previous, f"the test query failed: {error}")) from error
-        return DeployResult(self.url, version, previous, endpoint is None, latency)
+        return DeployResult(self.url, version, previous, endpoint is None, latency, page_url=self.page_url)
 
     def verify(self) -> float:
         """Send one valid request; return its latency in milliseconds."""

@@ -47,6 +47,12 @@ class SparkTableStore:
         frame = self._frame(table, filters)
         return (frame.select(*columns) if columns else frame).toPandas()
 
+    def columns(self, table: str) -> dict[str, str]:
+        """Column name -> type, read from the table's schema, not its data."""
+        if not self.exists(table):
+            return {}
+        return {f.name: f.dataType.simpleString() for f in self.spark.table(self.location(table)).schema.fields}
+
     def count(self, table: str) -> int | None:
         return self._frame(table).count() if self.exists(table) else None
 
@@ -73,14 +79,13 @@ class SparkTableStore:
 
     def insert_new_frame(self, table: str, frame, key: str) -> int:
         """insert_new for a Spark DataFrame: rows are written from Spark, never collected."""
-        if self.exists(table):
+        # Counted from the table before and after the append, not by caching the frame (serverless
+        # rejects DataFrame.cache() before environment 5; see fare_assets.databricks.environment).
+        before = self.count(table) or 0
+        if before:
             frame = frame.join(self._frame(table).select(key).distinct(), on=key, how="left_anti")
-        frame = frame.cache()
-        count = frame.count()
-        if count:
-            self._save(frame, table, "append")
-        frame.unpersist()
-        return count
+        self._save(frame, table, "append")
+        return (self.count(table) or 0) - before
 
     def _spark_frame(self, frame: pd.DataFrame):
         return self.spark.createDataFrame(frame)

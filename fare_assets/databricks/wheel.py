@@ -2,7 +2,7 @@
 
 We write the wheel ourselves instead of `uv build`: the bytes are reproducible (fixed zip
 timestamps), so an unchanged tree gives the same name and is never uploaded twice, and the
-metadata declares no dependencies: the job environment pins them, and the project's own
+metadata declares no dependencies: the job environment pins them (databricks/dependencies.py), and the project's own
 requirements (Dagster, dagster-databricks, pyspark) must never be installed on serverless.
 """
 
@@ -11,16 +11,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import io
-import tomllib
 import zipfile
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[1]  # the fare_assets package folder
-LOCK_FILE = PACKAGE_DIR.parent / "uv.lock"
-# What the tasks import on Databricks; the runtime provides numpy, scipy, pyarrow and pyspark.
-PINNED_PACKAGES = ("mlflow", "scikit-learn", "pandas", "dagster-pipes", "deltalake")
 _ZIP_TIME = (1980, 1, 1, 0, 0, 0)
 
 
@@ -62,24 +58,6 @@ def build_task_wheel(root: Path = PACKAGE_DIR) -> TaskWheel:
             info.external_attr = 0o644 << 16
             archive.writestr(info, data, compress_type=zipfile.ZIP_DEFLATED)
     return TaskWheel(f"fare_assets-{wheel_version}-py3-none-any.whl", buffer.getvalue(), digest)
-
-
-def pinned_requirements(lock_file: Path = LOCK_FILE) -> list[str]:
-    """`name==version` for each pinned package, as uv.lock resolved it (the installed one if no lock)."""
-    locked: dict[str, set[str]] = {}
-    if lock_file.exists():
-        for package in tomllib.loads(lock_file.read_text())["package"]:
-            locked.setdefault(package["name"], set()).add(package.get("version", ""))
-    pins = []
-    for name in PINNED_PACKAGES:
-        installed = _installed(name)
-        candidates = locked.get(name, set())
-        # A lock can hold several versions of a package (per Python version): take the one in use.
-        chosen = installed if installed in candidates or not candidates else sorted(candidates)[-1]
-        if chosen is None:
-            raise RuntimeError(f"{name} is neither in {lock_file} nor installed: run `uv sync`")
-        pins.append(f"{name}=={chosen}")
-    return pins
 
 
 def _installed(name: str) -> str | None:

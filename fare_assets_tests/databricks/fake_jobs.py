@@ -1,9 +1,12 @@
 """The fake workspace's Jobs API: one-time runs (submit, get, cancel) executed as local subprocesses.
 
 A run stands in for serverless compute: it checks the request the way the service does
-(a Python task needs an environment), "installs" the environment (wheels from the volume go
-on PYTHONPATH; pinned packages must be the versions this interpreter has), mounts the volumes
-(CLI params naming /Volumes/... are mapped to the temp dir) and runs the workspace script.
+(a Python task needs an environment), resolves the environment on its version's base image
+(serverless_manifest.py: no package replaced across a major version, every package fit for the
+version's Python; wheels from the volume go on PYTHONPATH), opens a Spark Connect session for it
+on the fake cluster (its UDFs may import the wheels only where the version allows custom libraries),
+mounts the volumes (CLI params naming /Volumes/... are mapped to the temp dir) and runs the
+workspace script under the version's serverless rules (cluster_site/sitecustomize.py).
 """
 
 from __future__ import annotations
@@ -15,12 +18,14 @@ import sys
 import threading
 import time
 from dataclasses import dataclass, field
-from importlib.metadata import PackageNotFoundError, version
 from itertools import count
 from pathlib import Path
 
 from dagster_pipes import decode_param, encode_param
 
+from fare_assets_tests.databricks.fake_cluster import extra_path
+
+SITE = Path(__file__).with_name("cluster_site")
 PIPES_ARGS = ("--dagster-pipes-context", "--dagster-pipes-messages")
 
 
@@ -45,9 +50,9 @@ class FakeRun:
 
 
 class FakeJobs:
-    def __init__(self, workspace, cluster_env: dict[str, str]):
+    def __init__(self, workspace, cluster=None):
         self.workspace = workspace
-        self.cluster_env = cluster_env
+        self.cluster = cluster
         self.runs: dict[int, FakeRun] = {}
         self._ids = count(1001)
         self._lock = threading.Lock()
@@ -132,28 +137,22 @@ class FakeJobs:
             self._finish(run, "SUCCESS" if code == 0 else "FAILED", "" if code == 0 else f"exit code {code}: {tail}")
 
     def _environment(self, spec: dict) -> dict[str, str]:
-        paths = []
-        for dependency in spec.get("dependencies", []):
-            if dependency.startswith("/Volumes/"):
-                wheel = self.workspace.local_path(dependency)
-                if not wheel.is_file():
-                    raise RuntimeError(f"environment dependency {dependency} does not exist")
-                paths.append(str(wheel))  # a pure-Python wheel is importable as a zip
-                continue
-            name, _, pinned = dependency.partition("==")
-            try:
-                installed = version(name)
-            except PackageNotFoundError:
-                installed = None
-            if installed != pinned:
-                raise RuntimeError(f"could not install {dependency}: this fake offers {name} {installed}")
-        cluster_env = dict(self.cluster_env)
-        # The cluster's own start-up code (a sitecustomize, say) comes after the installed wheels.
-        paths += [p for p in cluster_env.pop("PYTHONPATH", "").split(os.pathsep) if p]
+        from fare_assets_tests.databricks.serverless_manifest import ALLOWED_CONFS, manifest, resolve
+
+        env = manifest(spec["environment_version"])
+        installed = resolve(env, spec.get("dependencies", []), self.workspace.local_path)
+        cluster_env = dict(self.cluster.env) if self.cluster else {}
+        # The runtime's own start-up code (cluster_site) comes after the installed wheels.
+        paths = [str(w) for w in installed.site] + [str(SITE), *extra_path()]
+        if self.cluster:
+            cluster_env["SPARK_REMOTE"] = self.cluster.session(installed.wheels if env.udf_custom_libraries else [])
         return {
             "PATH": os.environ.get("PATH", ""), "HOME": str(self.workspace.root / "home"),
             "JAVA_HOME": os.environ.get("JAVA_HOME", ""), "PYTHONPATH": os.pathsep.join(paths),
-            "DATABRICKS_RUNTIME_VERSION": "client.2.0-fake",
+            # "client.<major>.<minor>" marks serverless (mlflow/utils/databricks_utils.py is_in_databricks_serverless_runtime).
+            "DATABRICKS_RUNTIME_VERSION": f"client.{env.version}.0",
+            "FAKE_SERVERLESS_CACHE": "true" if env.dataframe_cache else "false",
+            "FAKE_SERVERLESS_CONFS": ",".join(ALLOWED_CONFS),
             # The runtime authenticates notebooks and jobs itself; user code never sees a user's token.
             "DATABRICKS_HOST": self.workspace.host, "DATABRICKS_TOKEN": self.workspace.token,
             **cluster_env,
@@ -161,14 +160,14 @@ class FakeJobs:
 
     def _mount(self, parameters: list[str]) -> list[str]:
         """Rewrite the /Volumes/... paths inside Pipes params to the folders that hold the volumes."""
-        mounted = list(parameters)
+        mounted = [self._mounted(value) for value in parameters]
         for i, value in enumerate(parameters[:-1]):
             if value in PIPES_ARGS:
                 params = decode_param(parameters[i + 1])
                 mounted[i + 1] = encode_param({k: self._mounted(v) for k, v in params.items()})
         return mounted
 
-    def _mounted(self, value):
+    def _mounted(self, value):  # serverless mounts /Volumes/... as files
         return str(self.workspace.local_path(value)) if isinstance(value, str) and value.startswith("/Volumes/") else value
 
     def _finish(self, run: FakeRun, result: str, message: str) -> None:

@@ -47,19 +47,20 @@ class FakeWorkspace:
 
     def __init__(self, root: Path, *, volumes=("main.ml_serving.fare_assets",), serverless=True,
                  privileges=("ALL_PRIVILEGES",), tables=("samples.nyctaxi.trips",),
-                 cluster_env: dict[str, str] | None = None):
+                 principals: dict[str, tuple[str, ...]] | None = None, cluster=None):
         self.root = Path(root)
         self.token = FAKE_TOKEN
         self.requests: list[Recorded] = []
         self.volumes = set(volumes)
         self.catalogs = {v.split(".")[0] for v in volumes}
         self.schemas = {".".join(v.split(".")[:2]) for v in volumes}
-        self.privileges = list(privileges)
+        # Effective privileges by principal: the user's own, and e.g. a group's that the user is not in.
+        self.principals = dict(principals or {FAKE_USER: tuple(privileges)})
         self.tables = set(tables)
         self.serverless = serverless
         for volume in self.volumes:
             self.local_path("/Volumes/" + volume.replace(".", "/")).mkdir(parents=True, exist_ok=True)
-        self.jobs = FakeJobs(self, cluster_env or {})
+        self.jobs = FakeJobs(self, cluster)
         self.serving = FakeServing(self)
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), _handler_for(self))
         self.host = f"http://127.0.0.1:{self._server.server_address[1]}"
@@ -213,8 +214,11 @@ class FakeWorkspace:
         return handler
 
     def _permissions(self, m, query, body):
-        assignments = [{"privilege": p, "inherited_from_name": None} for p in self.privileges]
-        return 200, {"privilege_assignments": [{"principal": FAKE_USER, "privileges": assignments}]}
+        """GET effective-permissions: every principal's, or only `principal`'s when the query names one."""
+        wanted = query.get("principal")
+        return 200, {"privilege_assignments": [
+            {"principal": principal, "privileges": [{"privilege": p, "inherited_from_name": None} for p in privileges]}
+            for principal, privileges in self.principals.items() if wanted in (None, principal)]}
 
 
 def _handler_for(workspace: FakeWorkspace):

@@ -73,7 +73,7 @@ def test_spark_batch_scores_equal_the_pandas_path(spark, uc_table, tmp_path):
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = mlflow.create_experiment("spark_batch", artifact_location=(tmp_path / "artifacts").as_uri())
     with mlflow.start_run(experiment_id=experiment):
-        info = mlflow.sklearn.log_model(model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES, signature=infer_signature(
+        info = mlflow.sklearn.log_model(model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES, pip_requirements=["scikit-learn"], signature=infer_signature(
             features[columns].head(), pd.Series(model.predict(features[columns].head().to_numpy("float64")), name="prediction")))
     scored_at = pd.Timestamp("2026-01-01 12:00")
     scored, spark_rejected = score_window(spark, spark.table(uc_table), START, END, info.model_uri, 3, scored_at)
@@ -87,7 +87,7 @@ def test_spark_batch_scores_equal_the_pandas_path(spark, uc_table, tmp_path):
     pd.testing.assert_frame_equal(actual[expected.columns], expected, check_dtype=False, check_index_type=False, rtol=1e-9)
     assert set(actual["model_version"]) == {3} and set(actual["scored_at"]) == {scored_at}
 
-    store = SparkTableStore(settings(tmp_path), spark)
+    store = SparkTableStore("spark_catalog.fare_tests", spark)
     assert store.insert_new_frame("batch_scores", scored.limit(10), key=TRIP_ID) == 10
     assert store.insert_new_frame("batch_scores", scored, key=TRIP_ID) == len(trips) - 10
     assert store.insert_new_frame("batch_scores", scored, key=TRIP_ID) == 0

@@ -8,7 +8,9 @@ import pytest
 from dagster import AssetExecutionContext, DagsterInstance, asset, materialize
 
 from fare_assets.databricks.runner import DatabricksTaskRunner
-from fare_assets.databricks.wheel import build_task_wheel, pinned_requirements
+from fare_assets.databricks.dependencies import EnvironmentConflict, job_dependencies
+from fare_assets.databricks.environment import DEFAULT_ENVIRONMENT_VERSION, ENVIRONMENTS
+from fare_assets.databricks.wheel import build_task_wheel
 from fare_assets.settings import Settings
 
 VOLUME = "/Volumes/main/ml_serving/fare_assets"
@@ -23,7 +25,7 @@ def runner(tmp_path) -> DatabricksTaskRunner:
 @asset(config_schema={"sleep_seconds": float})
 def probe(context: AssetExecutionContext, task_runner: DatabricksTaskRunner):
     sleep_seconds = context.op_execution_context.op_config["sleep_seconds"]
-    return task_runner.run_module(context, "databricks.probe", {"echo": 42, "sleep_seconds": sleep_seconds})
+    return task_runner.launch(context, "databricks.probe", {"echo": 42, "sleep_seconds": sleep_seconds})
 
 
 def run_probe(tmp_path, sleep_seconds: float = 0.0, **kwargs):
@@ -39,8 +41,10 @@ def materialization_metadata(result) -> dict:
 def test_a_task_runs_from_the_uploaded_wheel_with_the_pinned_packages(workspace, tmp_path):
     metadata = materialization_metadata(run_probe(tmp_path))
     [wheel_upload] = [r for r in workspace.requests_to("PUT", "/api/2.0/fs/files") if "/wheels/" in r.path]
-    assert metadata["task_code"].endswith(wheel_upload.path.split(VOLUME)[1] + "/fare_assets/__init__.py")
-    assert [f"{p.split('==')[0]}=={metadata['version_' + p.split('==')[0]]}" for p in pinned_requirements()] == pinned_requirements()
+    # Installed from the uploaded wheel (the fake unpacks it, as pip does), not from this checkout.
+    wheel_name = wheel_upload.path.rsplit("/", 1)[1].removesuffix(".whl")
+    assert metadata["task_code"].endswith(f"/wheels/.installed/{wheel_name}/fare_assets/__init__.py")
+    assert all(metadata[f"version_{p.split('==')[0]}"] == p.split("==")[1] for p in pins())
     assert metadata["echo"]["echo"] == 42
     assert metadata["Databricks Job Run ID"]
 
@@ -56,18 +60,29 @@ def test_the_run_request_is_a_serverless_python_task_with_the_pinned_environment
     assert module == "databricks.probe"
     assert pipes_args[0::2] == ["--dagster-pipes-context", "--dagster-pipes-messages"]
     [environment] = submit.body["environments"]
-    wheel, *pins = environment["spec"].pop("dependencies")
-    assert environment == {"environment_key": "fare_assets", "spec": {"environment_version": "2"}}
+    wheel, *pinned = environment["spec"].pop("dependencies")
+    assert environment == {"environment_key": "fare_assets", "spec": {"environment_version": DEFAULT_ENVIRONMENT_VERSION}}
     assert wheel.startswith(f"{VOLUME}/wheels/fare_assets-0.1.0+g") and wheel.endswith("-py3-none-any.whl")
-    assert pins == pinned_requirements()
+    assert pinned == pins()
 
 
-def test_pins_are_the_versions_uv_lock_resolved():
-    pins = dict(p.split("==") for p in pinned_requirements())
-    assert set(pins) == {"mlflow", "scikit-learn", "pandas", "dagster-pipes", "deltalake"}
-    lock = (build_task_wheel.__globals__["LOCK_FILE"]).read_text()
-    for name, version in pins.items():
+def pins() -> list[str]:
+    return job_dependencies(ENVIRONMENTS[DEFAULT_ENVIRONMENT_VERSION])
+
+
+def test_the_environment_installs_only_what_the_base_lacks_at_the_versions_uv_lock_resolved():
+    pinned = dict(p.split("==") for p in pins())
+    assert "dagster-pipes" in pinned and not {"pandas", "numpy", "pyarrow", "deltalake"} & set(pinned)
+    lock = (build_task_wheel.__globals__["PACKAGE_DIR"].parent / "uv.lock").read_text()
+    for name, version in pinned.items():
         assert f'name = "{name}"\nversion = "{version}"' in lock
+
+
+def test_an_environment_whose_base_would_be_replaced_across_a_major_version_fails_before_any_call():
+    # Environment 2 ships pandas 1.5.3 and mlflow-skinny 2.11.4: our pandas 2 and mlflow 3 do not fit.
+    with pytest.raises(EnvironmentConflict, match=r"pandas: we need .*environment 2 ships 1\.5\.3") as caught:
+        job_dependencies(ENVIRONMENTS["2"])
+    assert "mlflow: ours is 3." in str(caught.value)
 
 
 def test_the_wheel_is_uploaded_only_when_its_content_changes(workspace, tmp_path):
@@ -130,7 +145,7 @@ def test_interrupting_the_asset_cancels_the_databricks_run(workspace, tmp_path):
 def test_a_failing_task_fails_the_asset_with_the_task_error(workspace, tmp_path):
     @asset
     def broken(context: AssetExecutionContext, task_runner: DatabricksTaskRunner):
-        return task_runner.run_module(context, "databricks.no_such_module")
+        return task_runner.launch(context, "databricks.no_such_module")
 
     result = materialize([broken], resources={"task_runner": runner(tmp_path)}, instance=DagsterInstance.ephemeral(),
                          raise_on_error=False)

@@ -65,7 +65,7 @@ def test_the_uc_source_reads_a_window_normalised_like_local_files(spark, trips, 
 
 
 def test_the_table_store_round_trips_and_inserts_only_new_keys(spark, trips, tmp_path):
-    store = SparkTableStore(settings(tmp_path), spark)
+    store = SparkTableStore("spark_catalog.fare_tests", spark)
     frame = compute_features(trips.head(50)).assign(trip_id=trips["trip_id"].head(50), model_version=1)
     store.overwrite("scores", frame)
     assert store.location("scores") == "spark_catalog.fare_tests.scores"
@@ -94,7 +94,7 @@ def test_spark_udf_batch_scores_equal_pandas_predictions(spark, trips, tmp_path)
     mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
     experiment = mlflow.create_experiment("spark_udf", artifact_location=(tmp_path / "artifacts").as_uri())
     with mlflow.start_run(experiment_id=experiment):
-        info = mlflow.sklearn.log_model(model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES, signature=infer_signature(
+        info = mlflow.sklearn.log_model(model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES, pip_requirements=["scikit-learn"], signature=infer_signature(
             features[columns].head(), pd.Series(model.predict(features[columns].head()), name="prediction")))
     scored = score_with_spark_udf(spark, info.model_uri, spark_features(spark.createDataFrame(trips)), columns)
     by_trip = scored.select("trip_id", "prediction").toPandas().set_index("trip_id")["prediction"]

@@ -2,24 +2,24 @@
 
 Specification: with FARE_ASSETS_TARGET=databricks and nothing else but a volume and the SDK's
 own authentication, `build_definitions(Settings.from_env(env))` materialises all seven assets;
-each task is submitted as a one-task serverless `spark_python_task` that installs the task
-wheel from the volume and the packages pinned by uv.lock, receives only the Pipes bootstrap
+each task is submitted as a one-task serverless `spark_python_task` on the default environment
+version that installs the task wheel from the volume and only the packages its base image lacks
+or must hold at our version (job_dependencies), receives only the Pipes bootstrap
 paths as CLI arguments, and never sees a credential of ours. Tables land in the metastore of
 the workspace's compute, models in its registry (Champion aliased), and the serving endpoint
 is configured with the Champion's explicit version.
 
 The workspace is `FakeWorkspace` (its REST API, reached by the real databricks-sdk); its runs
-execute on `FakeCluster` (one warm local Spark driver that every run attaches to, and a local
-MLflow store behind the `databricks` / `databricks-uc` URIs).
+execute on `FakeCluster` under the environment version's serverless rules: Spark Connect sessions
+of one warm Spark Connect server, UDF workers that import the wheel only where the version allows,
+and a local MLflow store behind the `databricks` / `databricks-uc` URIs whose experiments must live
+in an existing workspace folder.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
 import time
-import tomllib
-from pathlib import Path
 
 import pandas as pd
 import pytest
@@ -28,10 +28,11 @@ from dagster_pipes import decode_param
 from mlflow import MlflowClient
 
 from fare_assets import definitions
+from fare_assets.databricks.dependencies import job_dependencies
+from fare_assets.databricks.environment import DEFAULT_ENVIRONMENT_VERSION, ENVIRONMENTS
 from fare_assets.databricks.runner import DatabricksTaskRunner
 from fare_assets.ml.synthetic import generate_trips
 from fare_assets.settings import Settings
-from fare_assets_tests.databricks.fake_cluster import FakeCluster
 from fare_assets_tests.databricks.fake_workspace import FakeWorkspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -45,8 +46,6 @@ ASSETS = ("feature_table", "model_version", "training_baseline", "champion_alias
           "predictions", "model_monitoring")
 TASKS = {"build_features", "train_model", "compute_baseline", "promote_champion", "deploy_endpoint",
          "score_batch", "monitor_drift"}
-PINNED = {"mlflow", "scikit-learn", "pandas", "dagster-pipes", "deltalake"}
-LOCK_FILE = Path(__file__).resolve().parents[2] / "uv.lock"
 BUDGET_SECONDS = 120
 
 
@@ -57,24 +56,16 @@ def nyctaxi_trips() -> pd.DataFrame:
                   "pickup_zip", "dropoff_zip"]]
 
 
-def locked_versions() -> dict[str, set[str]]:
-    versions: dict[str, set[str]] = {}
-    for package in tomllib.loads(LOCK_FILE.read_text())["package"]:
-        versions.setdefault(package["name"], set()).add(package.get("version"))
-    return versions
-
-
 @pytest.fixture
-def databricks(tmp_path, monkeypatch):
-    """A workspace whose runs execute on a warm cluster; the SDK finds it through the environment."""
-    if shutil.which("java") is None and not os.environ.get("JAVA_HOME"):
-        pytest.skip("the fake cluster runs Spark: it needs a JDK 17 (`java` on PATH)")
+def databricks(cluster, spark, tmp_path, monkeypatch):
+    """A workspace whose runs execute on the warm cluster; the SDK finds it through the environment."""
     for key in [k for k in os.environ if k.startswith("DATABRICKS_")]:
         monkeypatch.delenv(key)
     monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
-    with FakeCluster(tmp_path / "cluster", tables={TRIPS_TABLE: nyctaxi_trips()}) as cluster, \
-            FakeWorkspace(tmp_path / "workspace", volumes=(VOLUME.removeprefix("/Volumes/").replace("/", "."),),
-                          tables=(TRIPS_TABLE,), cluster_env=cluster.env) as workspace:
+    spark.sql(f"CREATE DATABASE IF NOT EXISTS {TRIPS_TABLE.rsplit('.', 1)[0]}")
+    spark.createDataFrame(nyctaxi_trips()).write.mode("overwrite").saveAsTable(TRIPS_TABLE)
+    with FakeWorkspace(tmp_path / "workspace", volumes=(VOLUME.removeprefix("/Volumes/").replace("/", "."),),
+                       tables=(TRIPS_TABLE,), cluster=cluster) as workspace:
         workspace.serving.predictor = cluster.predictor()
         workspace.serving.update_polls = 0  # waiting on an update is test_serving's subject, not this one's
         monkeypatch.setenv("DATABRICKS_HOST", workspace.host)
@@ -90,16 +81,18 @@ def materialize_everything(tmp_path, instance: DagsterInstance, monkeypatch):
         "FARE_ASSETS_TRAIN_START": "2016-01-04", "FARE_ASSETS_TRAIN_END": "2016-01-18",
         "FARE_ASSETS_HOME": str(tmp_path / "home"),
     }
-    chosen = definitions.task_runner_for
+    chosen = definitions.open_target
 
     def polling_the_fake_quickly(settings: Settings):
-        runner = chosen(settings)
+        target = chosen(settings)
+        runner = target.task_runner()
         assert isinstance(runner, DatabricksTaskRunner)
         # The runner the settings chose, polling every 0.2 s instead of Databricks' 5 s.
-        return DatabricksTaskRunner(settings_env=runner.settings_env, poll_interval_seconds=0.2,
-                                    message_interval_seconds=0.2)
+        target.task_runner = lambda: DatabricksTaskRunner(settings_env=runner.settings_env, poll_interval_seconds=0.2,
+                                                          message_interval_seconds=0.2)
+        return target
 
-    monkeypatch.setattr(definitions, "task_runner_for", polling_the_fake_quickly)
+    monkeypatch.setattr(definitions, "open_target", polling_the_fake_quickly)
     defs = definitions.build_definitions(Settings.from_env(env))
     return defs.resolve_implicit_global_asset_job_def().execute_in_process(
         instance=instance, asset_selection=[AssetKey(a) for a in ASSETS], raise_on_error=False)
@@ -134,6 +127,9 @@ def test_the_databricks_target_materialises_the_whole_graph(databricks, tmp_path
     assert metadata["model_version"]["registered_model"] == MODEL
     version = metadata["model_version"]["version"]
     registry = MlflowClient(cluster.mlflow_uri, cluster.mlflow_uri)
+    # The experiment lives in a workspace folder that the target created (the fake refuses it otherwise).
+    assert workspace.local_path("/Shared/fare_assets").is_dir()
+    assert registry.get_experiment_by_name(f"/Shared/fare_assets/{MODEL}") is not None
     assert int(registry.get_model_version_by_alias(MODEL, "Champion").version) == version
     assert metadata["champion_alias"]["champion_version"] == version
     assert metadata["predictions"]["rows"] > 0 and metadata["predictions"]["model_version"] == version
@@ -153,7 +149,7 @@ def test_the_databricks_target_materialises_the_whole_graph(databricks, tmp_path
     # (one wheel for an unchanged tree; another only if the task code changed while the graph ran)
     wheels = {r.path.removeprefix("/api/2.0/fs/files") for r in workspace.requests_to("PUT", "/api/2.0/fs/files")
               if "/wheels/" in r.path}
-    locked = locked_versions()
+    pins = job_dependencies(ENVIRONMENTS[DEFAULT_ENVIRONMENT_VERSION])
     for submit in submits:
         assert set(submit.body) == {"tasks", "environments", "run_name"}, "no cluster, no job-level extras"
         [task] = submit.body["tasks"]
@@ -169,12 +165,13 @@ def test_the_databricks_target_materialises_the_whole_graph(databricks, tmp_path
         assert messages["include_stdio_in_messages"] is False  # stdout/stderr stay in the run's driver log
         assert context["path"].startswith(f"{VOLUME}/pipes/tmp/") and messages["path"].startswith(f"{VOLUME}/pipes/tmp/")
         [environment] = submit.body["environments"]
-        wheel, *pins = environment["spec"]["dependencies"]
-        assert environment == {"environment_key": "fare_assets",
-                               "spec": {"environment_version": "2", "dependencies": [wheel, *pins]}}
+        wheel = environment["spec"]["dependencies"][0]
+        assert environment == {"environment_key": "fare_assets", "spec": {
+            "environment_version": DEFAULT_ENVIRONMENT_VERSION, "dependencies": [wheel, *pins]}}
         assert wheel in wheels and wheel.startswith(f"{VOLUME}/wheels/fare_assets-") and wheel.endswith(".whl")
-        assert {p.split("==")[0] for p in pins} == PINNED
-        assert all(p.split("==")[1] in locked[p.split("==")[0]] for p in pins), pins
+    # Only what the base image lacks or must hold at our version; pandas, numpy, pyarrow come from the base.
+    assert {p.split("==")[0] for p in pins} <= {"dagster-pipes", "mlflow", "scikit-learn", "skops"}
+    assert "dagster-pipes" in {p.split("==")[0] for p in pins}
 
     # No credential anywhere: not in a request body, not in a Dagster event or its metadata.
     assert not [r.path for r in workspace.requests if workspace.token.encode() in r.raw]

@@ -1,14 +1,18 @@
-"""What the fake Databricks cluster's Python runtime does before a job's code runs.
+"""The fake serverless runtime, as a job's Python sees it before the job's code runs.
 
-Loaded by the job processes of `FakeCluster` (this folder is on their PYTHONPATH), like the
-Databricks runtime's own start-up code:
-- Spark: the job attaches to the cluster's running driver JVM instead of starting one (the
-  runtime's `SparkSession.builder.getOrCreate()` returns the cluster's session), so every job
-  sees the same metastore, and no job pays Spark's start-up.
-- MLflow: the workspace URIs `databricks` (tracking) and `databricks-uc` (registry) lead to the
-  cluster's local MLflow store, and new experiments keep their artifacts in the cluster's folder.
-Both are patched right after the module is first imported, so a job that never uses them
-pays nothing.
+Loaded by the job processes of the fake workspace (this folder is on their PYTHONPATH), like the
+Databricks runtime's own start-up code. What it does, and why it cannot be done elsewhere:
+- The project's checkout is not there: a job imports fare_assets from the wheel its environment
+  installed, nothing else (the editable install of this virtualenv is hidden).
+- Serverless rules the local Spark Connect server does not have, per environment version
+  (FAKE_SERVERLESS_* variables, set by fake_jobs from the run's `environment_version`):
+  DataFrame caching, and Spark confs outside the allowed list. Both fail on the client, with
+  Databricks' messages, because OSS Spark Connect has no server-side switch for them.
+- MLflow: the workspace URIs `databricks` (tracking) and `databricks-uc` (registry) lead to a local
+  sqlite store, because the real ones need the workspace's MLflow service and, for the UC registry,
+  cloud storage credentials. Its experiments follow the workspace's rules: the name is an absolute
+  workspace path whose parent folder must exist in the fake workspace (checked over its REST API).
+Patches run right after the module is first imported, so a job that never uses it pays nothing.
 """
 
 from __future__ import annotations
@@ -19,37 +23,55 @@ import importlib.util
 import os
 import sys
 
+from serverless_rules import refuse_caching, refuse_confs
 
-def _attach_to_the_cluster_jvm(context_module) -> None:
-    def existing_context(self, jconf):
-        jvm = self._jvm
-        return jvm.org.apache.spark.api.java.JavaSparkContext.fromSparkContext(jvm.org.apache.spark.SparkContext.getOrCreate())
-
-    context_module.SparkContext._initialize_context = existing_context
+sys.meta_path[:] = [f for f in sys.meta_path if not getattr(f, "__module__", "").startswith("__editable___fare_assets")]
 
 
-def _route_workspace_mlflow(mlflow) -> None:
+def _workspace_mlflow(mlflow) -> None:
+    from mlflow.exceptions import MlflowException
+    from mlflow.store.tracking.sqlalchemy_store import SqlAlchemyStore
+
     store, artifacts = os.environ["FAKE_CLUSTER_MLFLOW_URI"], os.environ["FAKE_CLUSTER_MLFLOW_ARTIFACTS"]
 
     def route(uri):
         return store if isinstance(uri, str) and uri.split(":")[0] in ("databricks", "databricks-uc") else uri
 
-    set_tracking_uri, set_registry_uri, set_experiment = mlflow.set_tracking_uri, mlflow.set_registry_uri, mlflow.set_experiment
+    set_tracking_uri, set_registry_uri = mlflow.set_tracking_uri, mlflow.set_registry_uri
+    create_experiment = SqlAlchemyStore.create_experiment
 
     class MlflowClient(mlflow.MlflowClient):
         def __init__(self, tracking_uri=None, registry_uri=None):
             super().__init__(route(tracking_uri), route(registry_uri))
 
-    def set_experiment_in_workspace(experiment_name=None, experiment_id=None):
-        if experiment_name and mlflow.get_experiment_by_name(experiment_name) is None:
-            folder = hashlib.sha256(experiment_name.encode()).hexdigest()[:12]
-            mlflow.create_experiment(experiment_name, artifact_location=f"{artifacts}/{folder}")
-        return set_experiment(experiment_name=experiment_name, experiment_id=experiment_id)
+    def create_workspace_experiment(self, name, artifact_location=None, tags=None):
+        # https://docs.databricks.com/aws/en/mlflow/experiments: a workspace experiment is a workspace
+        # object named by its absolute path; the parent folder must exist
+        # ("RESOURCE_DOES_NOT_EXIST: Parent directory ... does not exist", databricks-demos/dbdemos#155).
+        if not name.startswith(("/Users/", "/Shared/")):
+            raise MlflowException(f"Got an invalid experiment name '{name}'. An experiment name must be an absolute "
+                                  "path within the Databricks workspace, e.g. '/Users/<some-username>/my-experiment'.",
+                                  error_code="INVALID_PARAMETER_VALUE")
+        parent = name.rsplit("/", 1)[0]
+        if not _is_workspace_folder(parent):
+            raise MlflowException(f"Parent directory {parent} does not exist.", error_code="RESOURCE_DOES_NOT_EXIST")
+        location = artifact_location or f"{artifacts}/{hashlib.sha256(name.encode()).hexdigest()[:12]}"
+        return create_experiment(self, name, location, tags)
 
     mlflow.set_tracking_uri = lambda uri: set_tracking_uri(route(uri))
     mlflow.set_registry_uri = lambda uri: set_registry_uri(route(uri))
-    mlflow.set_experiment = set_experiment_in_workspace
     mlflow.MlflowClient = mlflow.tracking.MlflowClient = MlflowClient
+    SqlAlchemyStore.create_experiment = create_workspace_experiment
+
+
+def _is_workspace_folder(path: str) -> bool:
+    from databricks.sdk import WorkspaceClient
+    from databricks.sdk.errors import NotFound
+
+    try:
+        return WorkspaceClient().workspace.get_status(path).object_type.value == "DIRECTORY"
+    except NotFound:
+        return False
 
 
 class _AfterImport(importlib.abc.MetaPathFinder):
@@ -76,9 +98,11 @@ class _AfterImport(importlib.abc.MetaPathFinder):
 
 
 _patches = {}
-if os.environ.get("PYSPARK_GATEWAY_PORT"):
-    _patches["pyspark.core.context"] = _attach_to_the_cluster_jvm
+if os.environ.get("FAKE_SERVERLESS_CACHE") == "false":
+    _patches["pyspark.sql.connect.dataframe"] = _patches["pyspark.sql.connect.catalog"] = refuse_caching
+if os.environ.get("FAKE_SERVERLESS_CONFS"):
+    _patches["pyspark.sql.connect.conf"] = lambda module: refuse_confs(module, os.environ["FAKE_SERVERLESS_CONFS"].split(","))
 if os.environ.get("FAKE_CLUSTER_MLFLOW_URI"):
-    _patches["mlflow"] = _route_workspace_mlflow
+    _patches["mlflow"] = _workspace_mlflow
 if _patches:
     sys.meta_path.insert(0, _AfterImport(_patches))
