@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from fare_assets.ml.schema import DROPOFF_TIME, PICKUP_TIME, TRIP_COLUMNS, TRIP_ID
 from fare_assets.ml.tlc import epoch_problem, parse_trip_times
@@ -91,7 +93,13 @@ def _coerce(raw: pd.Series, column: str, kind: str) -> pd.Series:
 
 def normalise_trips(raw: pd.DataFrame) -> pd.DataFrame:
     """Map any accepted schema onto TRIP_COLUMNS; unparseable values become missing."""
-    mapping = FILE_SCHEMAS[detect_schema(list(raw.columns))]
+    out = normalised_columns(raw, FILE_SCHEMAS[detect_schema(list(raw.columns))])
+    out.insert(0, TRIP_ID, trip_ids(out))
+    return out
+
+
+def normalised_columns(raw: pd.DataFrame, mapping: dict[str, str]) -> pd.DataFrame:
+    """TRIP_COLUMNS but the id, from the raw columns that `mapping` (ours -> theirs) names."""
     out = pd.DataFrame(index=raw.index)
     for ours in TRIP_COLUMNS:
         if ours == TRIP_ID:
@@ -104,16 +112,36 @@ def normalise_trips(raw: pd.DataFrame) -> pd.DataFrame:
         if kind == "numeric" and TRIP_COLUMNS[ours] == "Int32":
             parsed = parsed.where(parsed.between(0, 2**31 - 1)).round()
         out[ours] = parsed.astype(TRIP_COLUMNS[ours])
-    out.insert(0, TRIP_ID, trip_ids(out))
-    return out[list(TRIP_COLUMNS)]
+    return out
 
 
 def trip_ids(trips: pd.DataFrame) -> pd.Series:
-    """Content-derived ids: the same trip gets the same id in every read, so reruns dedupe."""
+    """Content-derived ids: the same trip gets the same id in every read, so reruns dedupe.
+
+    The id is the row's 64-bit content hash in hex, with "-1", "-2", ... on its repeats. Built in
+    Arrow, not per row in Python: at 5 M trips that was 12 s and 400 MB of Python strings."""
     key_columns = [c for c in TRIP_COLUMNS if c != TRIP_ID]
-    digest = pd.util.hash_pandas_object(trips[key_columns], index=False).map("{:016x}".format)
-    repeat = digest.groupby(digest).cumcount()
-    return (digest + np.where(repeat > 0, "-" + repeat.astype(str), "")).astype("string")
+    digest = pd.util.hash_pandas_object(trips[key_columns], index=False).to_numpy()
+    ids = _hex(digest)
+    repeated = pd.Series(digest).duplicated(keep=False).to_numpy()
+    if repeated.any():
+        repeat = np.zeros(len(digest), dtype="int64")
+        repeat[repeated] = pd.Series(digest[repeated]).groupby(digest[repeated]).cumcount().to_numpy()
+        suffixes = pa.array([""] + [f"-{k}" for k in range(1, int(repeat.max()) + 1)])
+        ids = pc.binary_join_element_wise(ids, suffixes.take(pa.array(repeat)), "")
+    return pd.Series(pd.arrays.ArrowStringArray(pc.cast(ids, pa.large_string())), index=trips.index)
+
+
+def _hex(digest: np.ndarray) -> pa.Array:
+    """uint64 -> 16 lower-case hex digits each, as one Arrow string array."""
+    nibbles = digest.astype(">u8").view(np.uint8).reshape(-1, 8)
+    chars = np.empty((len(digest), 16), dtype=np.uint8)
+    chars[:, 0::2], chars[:, 1::2] = _HEX_DIGITS[nibbles >> 4], _HEX_DIGITS[nibbles & 15]
+    offsets = np.arange(0, 16 * len(digest) + 1, 16, dtype=np.int32)
+    return pa.Array.from_buffers(pa.string(), len(digest), [None, pa.py_buffer(offsets), pa.py_buffer(chars)])
+
+
+_HEX_DIGITS = np.frombuffer(b"0123456789abcdef", dtype=np.uint8)
 
 
 def clean_trips(trips: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -142,10 +170,14 @@ def clean_trips(trips: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
 
 def read_trip_files(pattern: str) -> pd.DataFrame:
     """Read every CSV or Parquet file matching a path or glob, normalised (not yet cleaned)."""
+    return pd.concat([read_trip_file(path) for path in trip_file_paths(pattern)], ignore_index=True)
+
+
+def trip_file_paths(pattern: str) -> list[Path]:
     paths = sorted(Path(p) for p in globbing.glob(str(Path(pattern).expanduser())))
     if not paths:
         raise FileNotFoundError(f"no trip files match {pattern!r}")
-    return pd.concat([read_trip_file(path) for path in paths], ignore_index=True)
+    return paths
 
 
 def read_trip_file(path: Path) -> pd.DataFrame:

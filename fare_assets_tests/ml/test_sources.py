@@ -236,3 +236,74 @@ def test_the_file_source_reports_rows_without_a_pickup_time_that_no_window_holds
     start, end = source.extent()
     assert len(source.read(start, end)) + sum(source.unplaceable_rows().values()) == 100
     assert source.unplaceable_rows() == {"missing_pickup_time": 5}
+
+
+def row_by_row_trip_ids(trips: pd.DataFrame) -> pd.Series:
+    """The definition of a trip id, one row at a time: the content hash in hex, "-k" on the k-th repeat."""
+    key_columns = [c for c in TRIP_COLUMNS if c != "trip_id"]
+    digest = pd.util.hash_pandas_object(trips[key_columns], index=False).map("{:016x}".format)
+    repeat = digest.groupby(digest).cumcount()
+    return digest + [f"-{k}" if k else "" for k in repeat]
+
+
+def test_trip_ids_follow_their_row_by_row_definition():
+    trips = normalise_trips(pd.concat([half_hourly_trips(50), half_hourly_trips(3), half_hourly_trips(1)],
+                                      ignore_index=True))
+    assert trips["trip_id"].tolist() == row_by_row_trip_ids(trips).tolist()
+    assert trips["trip_id"].str.endswith("-2").sum() == 1
+
+
+def tlc_parquet(path, months: range, copies: int = 1) -> pd.DataFrame:
+    """Half-hourly trips in the official TLC schema with timestamp times, as the TLC publishes them."""
+    trips = pd.concat([half_hourly_trips(40).assign(pickup_datetime=lambda t, m=m: pd.to_datetime(
+        t["pickup_datetime"]) + pd.DateOffset(months=m)) for m in months for _ in range(copies)], ignore_index=True)
+    official = pd.DataFrame({
+        "VendorID": 1, "tpep_pickup_datetime": trips["pickup_datetime"],
+        "tpep_dropoff_datetime": trips["pickup_datetime"] + pd.Timedelta(minutes=12),
+        "trip_distance": trips["trip_distance"], "PULocationID": 161, "DOLocationID": 237,
+        "fare_amount": trips["fare_amount"], "tip_amount": 1.0,
+    })
+    official.to_parquet(path)
+    return official
+
+
+@pytest.mark.parametrize("kind", ["parquet", "csv"])
+def test_a_window_read_is_that_window_of_the_whole_source(tmp_path, kind):
+    tlc_parquet(tmp_path / "a.parquet", range(0, 2))
+    tlc_parquet(tmp_path / "b.parquet", range(1, 3), copies=2)  # trips repeated within and across files
+    if kind == "csv":
+        for name in ("a", "b"):
+            pd.read_parquet(tmp_path / f"{name}.parquet").to_csv(tmp_path / f"{name}.csv", index=False)
+    pattern = str(tmp_path / f"*.{kind}")
+    whole, _ = read_trips_by_pickup([pattern])
+    source = open_trip_source(pattern, cache_dir=tmp_path / "cache", tlc_base_url="unused")
+    for start, end in [("2019-01-01", "2019-03-02"), ("2019-02-01 06:00", "2019-02-01 12:00"), ("2018-01-01", "2018-02-01")]:
+        start, end = pd.Timestamp(start), pd.Timestamp(end)
+        expected = in_window(whole, start, end).reset_index(drop=True)
+        read = source.read(start, end)
+        assert {c: str(t) for c, t in read.dtypes.items()} == TRIP_COLUMNS
+        pd.testing.assert_frame_equal(read.astype({"trip_id": object}), expected.astype({"trip_id": object}))
+
+
+def test_parquet_with_timestamp_times_is_read_in_place_and_csv_is_normalised_once(tmp_path):
+    tlc_parquet(tmp_path / "trips.parquet", range(0, 1))
+    half_hourly_trips(40).to_csv(tmp_path / "trips.csv", index=False)
+    cache = tmp_path / "cache"
+    source = open_trip_source(f"{tmp_path}/*.parquet,{tmp_path}/*.csv", cache_dir=cache, tlc_base_url="unused")
+    assert len(source.read(*source.extent())) == 80
+    copies = list((cache / "trips").glob("*.parquet"))
+    assert [p.name.split(".")[0] for p in copies] == ["trips"] and copies[0].name.startswith("trips.csv.")
+    modified = copies[0].stat().st_mtime_ns
+    again = open_trip_source(str(tmp_path / "trips.csv"), cache_dir=cache, tlc_base_url="unused")
+    assert len(again.read(*again.extent())) == 40
+    assert copies[0].stat().st_mtime_ns == modified  # the copy was reused, not rewritten
+
+
+def test_parquet_rows_without_a_pickup_time_are_counted_once_outside_every_window(tmp_path):
+    official = tlc_parquet(tmp_path / "trips.parquet", range(0, 1))
+    official.loc[::10, "tpep_pickup_datetime"] = pd.NaT
+    official.to_parquet(tmp_path / "trips.parquet")
+    source = open_trip_source(str(tmp_path / "trips.parquet"), cache_dir=tmp_path, tlc_base_url="unused")
+    assert source.unplaceable_rows() == {"missing_pickup_time": 4}
+    assert len(source.read(*source.extent())) == 36
+    assert not (tmp_path / "trips").exists()  # read in place: no copy
