@@ -14,7 +14,7 @@ from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import CHALLENGER, FEATURE_TABLE
 from fare_assets.ml.evaluation import regression_metrics
 from fare_assets.ml.features import feature_columns, model_inputs
-from fare_assets.ml.schema import LABEL
+from fare_assets.ml.schema import LABEL, PICKUP_TIME
 from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, search_model
 from fare_assets.tasks.common import as_json, holdout_slice, window_of
 from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
@@ -33,7 +33,10 @@ def main() -> None:
         target = open_target(settings)
         registry = target.registry()
         registry.connect()
-        features = target.table_store().read(FEATURE_TABLE)
+        columns = feature_columns(settings.location_features)
+        # Only what training uses: at millions of rows the trip ids alone cost gigabytes.
+        features = target.table_store().read(
+            FEATURE_TABLE, columns=[PICKUP_TIME, *columns, LABEL, "window_start", "window_end"])
         if features is None or features.empty:
             raise ValueError("feature_table is empty or missing: materialize feature_table first")
         key = training_key(param(context, "feature_data_version"), param(context, "code_version"), settings)
@@ -42,7 +45,6 @@ def main() -> None:
             return
         fit_rows, holdout = holdout_slice(features)
         context.log.info(f"training on {len(fit_rows):,} trips, judging on the newest {len(holdout):,}")
-        columns = feature_columns(settings.location_features)
         window_start, window_end = window_of(features)
         with mlflow.start_run(run_name=f"train {window_start:%Y-%m-%d}..{window_end:%Y-%m-%d}") as run:
             search = search_model(
@@ -57,6 +59,7 @@ def main() -> None:
             metrics = regression_metrics(holdout[LABEL].to_numpy(), predictions)
             mlflow.log_params({**search.params, "train_start": str(window_start), "train_end": str(window_end),
                                "rows_fit": len(fit_rows), "rows_holdout": len(holdout),
+                               "search_rows": search.search_rows,
                                "ignored_features": ",".join(sorted(IGNORED_FEATURES))})
             mlflow.log_metrics({**{f"holdout_{k}": v for k, v in metrics.items()}, "search_seconds": search.seconds})
             example = holdout[columns].head(5)
