@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 import pytest
 
-from fare_assets.databricks.spark import UnityCatalogTripSource, score_with_spark_udf, spark_features
+from fare_assets.databricks.spark import UnityCatalogTripSource, spark_features
 from fare_assets.databricks.tables import SparkTableStore
 from fare_assets.ml.features import compute_features, feature_columns
 from fare_assets.ml.schema import PICKUP_TIME
@@ -77,26 +76,3 @@ def test_the_table_store_round_trips_and_inserts_only_new_keys(spark, trips, tmp
     versions = store.read("scores", filters=[("model_version", ">=", 1)])["model_version"].value_counts().to_dict()
     assert versions == {1: 50, 3: 5}
     assert store.read("missing") is None
-
-
-@pytest.mark.slow
-def test_spark_udf_batch_scores_equal_pandas_predictions(spark, trips, tmp_path):
-    import mlflow
-    import mlflow.sklearn
-    from mlflow.models import infer_signature
-    from sklearn.ensemble import HistGradientBoostingRegressor
-
-    from fare_assets.ml.training import SKOPS_TRUSTED_TYPES
-
-    columns = feature_columns()
-    features = compute_features(trips)
-    model = HistGradientBoostingRegressor(max_iter=30, random_state=0).fit(features[columns], trips["fare_amount"])
-    mlflow.set_tracking_uri(f"sqlite:///{tmp_path / 'mlflow.db'}")
-    experiment = mlflow.create_experiment("spark_udf", artifact_location=(tmp_path / "artifacts").as_uri())
-    with mlflow.start_run(experiment_id=experiment):
-        info = mlflow.sklearn.log_model(model, name="model", skops_trusted_types=SKOPS_TRUSTED_TYPES, pip_requirements=["scikit-learn"], signature=infer_signature(
-            features[columns].head(), pd.Series(model.predict(features[columns].head()), name="prediction")))
-    scored = score_with_spark_udf(spark, info.model_uri, spark_features(spark.createDataFrame(trips)), columns)
-    by_trip = scored.select("trip_id", "prediction").toPandas().set_index("trip_id")["prediction"]
-    expected = pd.Series(model.predict(features[columns]), index=trips["trip_id"])
-    np.testing.assert_allclose(by_trip.loc[expected.index].to_numpy(), expected.to_numpy(), rtol=1e-9)
