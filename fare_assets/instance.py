@@ -34,8 +34,11 @@ def home_instance_dir() -> str:
     return str(folder)
 
 
-class HomeSqliteStorage(DagsterSqliteStorage):
-    """Runs, event logs and schedule/sensor state in $FARE_ASSETS_HOME/dagster."""
+class _InHome:
+    """A storage class with no configuration: its folder is $FARE_ASSETS_HOME/dagster[/subfolder],
+    resolved when the instance is created."""
+
+    subfolder = ""
 
     @classmethod
     def config_type(cls):
@@ -43,27 +46,21 @@ class HomeSqliteStorage(DagsterSqliteStorage):
 
     @classmethod
     def from_config_value(cls, inst_data, config_value):
-        return cls(home_instance_dir(), inst_data=inst_data)
+        return cls(os.path.join(home_instance_dir(), cls.subfolder), inst_data=inst_data)
 
 
-class HomeArtifactStorage(LocalArtifactStorage):
-    @classmethod
-    def config_type(cls):
-        return {}
-
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return cls(home_instance_dir(), inst_data=inst_data)
+class HomeSqliteStorage(_InHome, DagsterSqliteStorage):
+    """Runs, event logs and schedule/sensor state."""
 
 
-class HomeComputeLogManager(LocalComputeLogManager):
-    @classmethod
-    def config_type(cls):
-        return {}
+class HomeArtifactStorage(_InHome, LocalArtifactStorage):
+    """Files of runs."""
 
-    @classmethod
-    def from_config_value(cls, inst_data, config_value):
-        return cls(os.path.join(home_instance_dir(), "storage"), inst_data=inst_data)
+
+class HomeComputeLogManager(_InHome, LocalComputeLogManager):
+    """Captured stdout/stderr of steps, where DagsterInstance.from_config puts them."""
+
+    subfolder = "storage"
 
 
 def open_instance(settings: Settings) -> DagsterInstance:
