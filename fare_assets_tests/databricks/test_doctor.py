@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import pytest
 
 from fare_assets.databricks.doctor import doctor, run_checks
 from fare_assets.settings import Settings
