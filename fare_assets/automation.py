@@ -1,14 +1,26 @@
 """Jobs, schedules, and the drift sensor that closes the loop by requesting retraining."""
 
+from collections.abc import Callable
 
 import pandas as pd
 from dagster import (
-    AssetKey, AssetRecordsFilter, AssetSelection, DefaultScheduleStatus, DefaultSensorStatus, RunRequest,
-    ScheduleDefinition, SensorEvaluationContext, SkipReason, define_asset_job, sensor,
+    AssetKey, AssetRecordsFilter, AssetSelection, DagsterRunStatus, DefaultScheduleStatus, DefaultSensorStatus,
+    RunRequest, RunsFilter, ScheduleDefinition, ScheduleEvaluationContext, SensorEvaluationContext, SkipReason,
+    define_asset_job, schedule, sensor,
 )
 
-from fare_assets.clock import retraining_window
+from fare_assets.clock import batch_window, retraining_window, shift_training_window, waits_for_horizon
 from fare_assets.settings import Settings
+
+# A retraining window starts where the shift began and reaches back only as far as it needs for
+# this many clean trips (proposed setting: FARE_ASSETS_RETRAIN_MIN_ROWS).
+MIN_RETRAIN_ROWS = 2000
+# A shift costs at most this many retraining runs (proposed setting: FARE_ASSETS_MAX_RETRAINS_PER_SHIFT).
+MAX_RETRAINS_PER_SHIFT = 2
+SHIFT_TAG = "fare_assets/shift_start"
+# How many earlier monitoring results the sensor reads back to find where a run of alarms began.
+ALARM_LOOKBACK = 200
+NOT_COUNTED = [DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
 
 training_job = define_asset_job(
     "training_job",
@@ -24,25 +36,51 @@ monitoring_job = define_asset_job(
     description="Compare the last monitoring window with its model's baseline.",
 )
 
-batch_inference_schedule = ScheduleDefinition(
-    name="batch_inference_schedule", job=batch_inference_job, cron_schedule="0 */6 * * *",
-    default_status=DefaultScheduleStatus.STOPPED,
-)
 monitoring_schedule = ScheduleDefinition(
     name="monitoring_schedule", job=monitoring_job, cron_schedule="30 0 * * *",
     default_status=DefaultScheduleStatus.STOPPED,
 )
 
 
+def build_batch_inference_schedule(settings: Settings, horizon: Callable[[], pd.Timestamp | None]):
+    """The batch schedule, skipping (with the reason) while the next window would end past the data
+    horizon. `horizon` is what the Dagster side can know cheaply: None when it cannot know."""
+
+    @schedule(name="batch_inference_schedule", job=batch_inference_job, cron_schedule="0 */6 * * *",
+              default_status=DefaultScheduleStatus.STOPPED,
+              description="Scores the next batch window once the source's data covers all of it.")
+    def batch_inference_schedule(context: ScheduleEvaluationContext):
+        watermark = recorded_watermark(context.instance)
+        if watermark is None:
+            return SkipReason("no watermark yet: run training_job first")
+        window, known = batch_window(watermark, settings.batch_window), horizon()
+        if waits_for_horizon(window, known):
+            return SkipReason(f"waiting: the next window {window} ends after the source's data horizon {known}")
+        return RunRequest()
+
+    return batch_inference_schedule
+
+
+def recorded_watermark(instance) -> pd.Timestamp | None:
+    """The watermark as Dagster's records know it (the newest scoring, else the training window's
+    end): no table read, so it works where the tables are out of reach (Databricks)."""
+    for asset, key in (("predictions", "watermark"), ("feature_table", "window_end")):
+        event = instance.get_latest_materialization_event(AssetKey(asset))
+        if event and event.asset_materialization and key in event.asset_materialization.metadata:
+            return pd.Timestamp(event.asset_materialization.metadata[key].value)
+    return None
+
+
 def build_drift_sensor(settings: Settings):
     @sensor(
         name="drift_sensor", job=training_job, default_status=DefaultSensorStatus.STOPPED,
         minimum_interval_seconds=60,
-        description="Requests training_job once for each model_monitoring result that says should_retrain.",
+        description=(f"Requests training_job for model_monitoring results that say should_retrain, on the data "
+                     f"since the shift began; at most {MAX_RETRAINS_PER_SHIFT} runs per shift."),
     )
     def drift_sensor(context: SensorEvaluationContext):
         # The cursor is the storage id of the last monitoring result seen: each result is judged
-        # once, and every firing one (not only the newest) gets its own run key.
+        # once, and every firing one (not only the newest) is considered.
         after = int(context.cursor) if context.cursor else None
         records = context.instance.fetch_materializations(
             AssetRecordsFilter(asset_key=AssetKey("model_monitoring"), after_storage_id=after),
@@ -51,21 +89,67 @@ def build_drift_sensor(settings: Settings):
         if not records:
             return SkipReason("no new model_monitoring result")
         context.update_cursor(str(records[-1].storage_id))
-        requests = [retraining_request(r, settings.retrain_days) for r in records]
-        return [r for r in requests if r is not None] or SkipReason(
-            f"{len(records)} new monitoring result(s), none asks for retraining")
+        requests, refused = [], []
+        for record in filter(fires, records):
+            shift = shift_start(context.instance, record)
+            done = retrains_for_shift(context.instance, shift) + sum(r.tags.get(SHIFT_TAG) == str(shift) for r in requests)
+            if shift is not None and done >= MAX_RETRAINS_PER_SHIFT:
+                refused.append(f"monitoring result {record.storage_id} fired, but the shift that began {shift} "
+                               f"has had {done} retraining runs ({MAX_RETRAINS_PER_SHIFT} at most per shift)")
+                continue
+            requests.append(retraining_request(record, settings.retrain_days, shift, done + 1))
+        return requests or SkipReason("; ".join(refused) or f"{len(records)} new monitoring result(s), "
+                                                            "none asks for retraining")
 
     return drift_sensor
 
 
-def retraining_request(record, retrain_days: int) -> RunRequest | None:
+def fires(record) -> bool:
     metadata = record.asset_materialization.metadata
-    if "should_retrain" not in metadata or not metadata["should_retrain"].value:
-        return None
-    start, end = retraining_window(pd.Timestamp(metadata["watermark"].value), retrain_days)
+    return "should_retrain" in metadata and bool(metadata["should_retrain"].value)
+
+
+def shift_start(instance, record) -> pd.Timestamp | None:
+    """When the shift behind a firing result began: the start of the first window in the unbroken
+    run of firing results that ends with this one (None if the results carry no window)."""
+    start = window_start(record)
+    earlier = instance.fetch_materializations(
+        AssetRecordsFilter(asset_key=AssetKey("model_monitoring"), before_storage_id=record.storage_id),
+        limit=ALARM_LOOKBACK, ascending=False).records
+    for previous in earlier:
+        if not fires(previous) or window_start(previous) is None:
+            break
+        start = window_start(previous)
+    return start
+
+
+def window_start(record) -> pd.Timestamp | None:
+    metadata = record.asset_materialization.metadata
+    return pd.Timestamp(metadata["window_start"].value) if "window_start" in metadata else None
+
+
+def retrains_for_shift(instance, shift: pd.Timestamp | None) -> int:
+    """Training runs already requested for this shift (queued, running or done; not failed)."""
+    if shift is None:
+        return 0
+    runs = instance.get_run_records(RunsFilter(job_name=training_job.name, tags={SHIFT_TAG: str(shift)}))
+    return sum(r.dagster_run.status not in NOT_COUNTED for r in runs)
+
+
+def retraining_request(record, retrain_days: int, shift: pd.Timestamp | None = None, attempt: int = 1) -> RunRequest:
+    """Training on the data since the shift began (reaching back for MIN_RETRAIN_ROWS), or, for a
+    result that carries no window, on the last `retrain_days` before its watermark."""
+    metadata = record.asset_materialization.metadata
+    watermark = pd.Timestamp(metadata["watermark"].value)
     fired = metadata["fired"].value if "fired" in metadata else []
-    return RunRequest(
-        run_key=f"retrain-for-monitoring-result-{record.storage_id}",
-        run_config={"ops": {"feature_table": {"config": {"train_start": str(start), "train_end": str(end)}}}},
-        tags={"fare_assets/trigger": "drift", "fare_assets/fired": ",".join(fired)[:200]},
-    )
+    tags = {"fare_assets/trigger": "drift", "fare_assets/fired": ",".join(fired)[:200]}
+    if shift is None:
+        start, end = retraining_window(watermark, retrain_days)
+        config = {"train_start": str(start), "train_end": str(end)}
+    else:
+        start, end = shift_training_window(shift, watermark, retrain_days)
+        config = {"train_start": str(start), "train_end": str(end), "min_rows": MIN_RETRAIN_ROWS,
+                  "shift_start": str(shift)}
+        tags |= {SHIFT_TAG: str(shift), "fare_assets/shift_retrain": f"{attempt} of {MAX_RETRAINS_PER_SHIFT}"}
+    return RunRequest(run_key=f"retrain-for-monitoring-result-{record.storage_id}",
+                      run_config={"ops": {"feature_table": {"config": config}}}, tags=tags)

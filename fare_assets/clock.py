@@ -93,6 +93,37 @@ def retraining_window(watermark: pd.Timestamp, days: int) -> tuple[date, date]:
     return (end - timedelta(days=days)).date(), end.date()
 
 
+def shift_training_window(shift_start: pd.Timestamp, watermark: pd.Timestamp, days: int) -> tuple[date, date]:
+    """From the day a shift began to the watermark, as whole days (end exclusive): at least one day,
+    and no further back than `days` (a shift older than that is the new normal anyway)."""
+    end = pd.Timestamp(watermark).floor("D")
+    start = max(pd.Timestamp(shift_start).floor("D"), end - timedelta(days=days))
+    return min(start, end - timedelta(days=1)).date(), end.date()
+
+
+def reach_back_start(daily_rows: pd.Series, start: pd.Timestamp, min_rows: int) -> pd.Timestamp:
+    """The latest day at or before `start` from which the window holds at least `min_rows` rows,
+    given the rows per day (indexed by day) of the whole span it may reach back over; the span's
+    first day when even that is short."""
+    counts = daily_rows.sort_index(ascending=False)
+    if counts[counts.index >= start].sum() >= min_rows:
+        return start
+    enough = counts.cumsum() >= min_rows
+    candidates = counts.index[enough & (counts.index <= start)]
+    if len(candidates):
+        return pd.Timestamp(candidates[0])
+    return min(pd.Timestamp(counts.index.min()), start) if len(counts) else start
+
+
+def table_horizon(newest_pickup: pd.Timestamp | None, allowed_lateness: timedelta,
+                  configured: pd.Timestamp | None = None) -> pd.Timestamp | None:
+    """A table's horizon: the configured one when given (a loader that knows what it has loaded),
+    else the newest pickup less the lateness trips may still arrive with; None for an empty table."""
+    if configured is not None:
+        return pd.Timestamp(configured)
+    return None if newest_pickup is None else pd.Timestamp(newest_pickup) - allowed_lateness
+
+
 def training_window(default: tuple[pd.Timestamp, pd.Timestamp], start: date | None,
                     end: date | None) -> Window:
     """The settings' window where given; a start alone keeps the default window's length."""

@@ -12,7 +12,7 @@ from fare_assets.assets.monitoring import model_monitoring
 from fare_assets.assets.sources import trips_spec
 from fare_assets.assets.training import feature_table, model_version, training_baseline
 from fare_assets.automation import (
-    batch_inference_job, batch_inference_schedule, build_drift_sensor, monitoring_job, monitoring_schedule,
+    batch_inference_job, build_batch_inference_schedule, build_drift_sensor, monitoring_job, monitoring_schedule,
     training_job,
 )
 from fare_assets.backends import open_target
@@ -35,7 +35,7 @@ def build_definitions(settings: Settings) -> Definitions:
             predictions, model_monitoring,
         ],
         jobs=[training_job, batch_inference_job, monitoring_job],
-        schedules=[batch_inference_schedule, monitoring_schedule],
+        schedules=[build_batch_inference_schedule(settings, target.scheduling_horizon), monitoring_schedule],
         sensors=[build_drift_sensor(settings)],
         resources={"task_runner": target.task_runner()},
         # The graph is a chain: separate step processes would only add start-up time.

@@ -50,6 +50,7 @@ class Step:
     champion_version: int | None
     retrained: list[dict] = field(default_factory=list)
     seconds: float = 0.0
+    sensor_skipped: str | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -95,10 +96,14 @@ class Replay:
     def train(self, run_config: dict | None = None, tags: dict | None = None) -> dict:
         started = time.monotonic()
         out = self.run_job("training_job", run_config, tags)
+        features, decision = out["feature_table"], out["champion_alias"]
         return {
-            "train_start": str(out["feature_table"]["window_start"]), "train_end": str(out["feature_table"]["window_end"]),
-            "version": int(out["model_version"]["version"]), "promoted": bool(out["champion_alias"]["promoted"]),
-            "champion_version": int(out["champion_alias"]["champion_version"]),
+            "train_start": str(features["window_start"]), "train_end": str(features["window_end"]),
+            "rows": int(features["rows"]), "shift_start": features.get("shift_start"),
+            "version": int(out["model_version"]["version"]), "reused": bool(out["model_version"].get("reused")),
+            "promoted": bool(decision["promoted"]), "champion_version": int(decision["champion_version"]),
+            "decision": decision.get("reason"), "challenger_mae": decision.get("challenger_mae"),
+            "champion_mae": decision.get("champion_mae"),
             "served_version": int(out["serving_endpoint"]["served_version"]),
             "seconds": round(time.monotonic() - started, 1),
         }
@@ -107,8 +112,9 @@ class Replay:
         """A replay scores with the Champion: train one on the settings' window if there is none."""
         return None if self.champion_version() is not None else self.train()
 
-    def tick_sensor(self) -> list[dict]:
-        """One evaluation of the drift sensor; its cursor is kept in the instance between replays."""
+    def tick_sensor(self) -> tuple[list[dict], str | None]:
+        """One evaluation of the drift sensor (its cursor is kept in the instance between replays):
+        the trainings it asked for, and why it asked for none when a result fired."""
         cursor = self.instance.run_storage.get_cursor_values({CURSOR_KEY}).get(CURSOR_KEY)
         tick = self.sensor.evaluate_tick(build_sensor_context(
             instance=self.instance, cursor=cursor, definitions=self.defs, sensor_name=self.sensor.name))
@@ -120,7 +126,7 @@ class Replay:
             trained.append({"run_key": request.run_key, **self.train(request.run_config, tags)})
         if tick.cursor is not None and tick.cursor != cursor:
             self.instance.run_storage.set_cursor_values({CURSOR_KEY: tick.cursor})
-        return trained
+        return trained, tick.skip_message
 
     def already_ran(self, run_key: str) -> bool:
         return bool(self.instance.get_run_ids(RunsFilter(
@@ -151,7 +157,7 @@ class Replay:
             self.last_status = scored.get("status")
             return None
         monitored = self.run_job("monitoring_job")["model_monitoring"] if self.monitoring_due() else None
-        retrained = self.tick_sensor()
+        retrained, sensor_skipped = self.tick_sensor()
         mae = scored.get("batch_mae")
         return Step(
             window_start=str(scored["window_start"]), window_end=str(scored["window_end"]),
@@ -162,4 +168,5 @@ class Replay:
             fired=list(monitored["fired"]) if monitored else [],
             champion_version=self.champion_version(), retrained=retrained,
             seconds=round(time.monotonic() - started, 2),
+            sensor_skipped=sensor_skipped if monitored and monitored["should_retrain"] else None,
         )

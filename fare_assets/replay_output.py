@@ -34,8 +34,12 @@ def reserved_stdout() -> Iterator[TextIO]:
 
 def format_training(trained: dict) -> str:
     outcome = "promoted" if trained["promoted"] else f"kept Champion v{trained['champion_version']}"
-    return (f"training {trained['train_start'][:10]}..{trained['train_end'][:10]}: "
-            f"v{trained['version']} {outcome}, serving v{trained['served_version']} ({trained['seconds']:.0f} s)")
+    judged = (f" (MAE ${trained['challenger_mae']:.2f} vs ${trained['champion_mae']:.2f})"
+              if isinstance(trained.get("champion_mae"), (int, float)) else "")
+    shift = f", shift began {trained['shift_start'][:10]}" if trained.get("shift_start") else ""
+    rows = f", {trained['rows']:,} trips" if "rows" in trained else ""
+    return (f"training {trained['train_start'][:10]}..{trained['train_end'][:10]}{rows}{shift}: "
+            f"v{trained['version']} {outcome}{judged}, serving v{trained['served_version']} ({trained['seconds']:.0f} s)")
 
 
 def format_step(step: Step) -> str:
@@ -49,6 +53,8 @@ def format_step(step: Step) -> str:
     parts = [f"{pd.Timestamp(step.window_end):%Y-%m-%d %H:%M}", f"{step.rows:>7,} trips", mae,
              f"{monitor:<28}", f"Champion v{step.champion_version}"]
     parts += [format_training(t) for t in step.retrained]
+    if step.sensor_skipped and not step.retrained:
+        parts.append(f"no retraining: {step.sensor_skipped}")
     return "  ".join(parts) + f"  ({step.seconds:.1f} s)"
 
 

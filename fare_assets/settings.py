@@ -11,7 +11,7 @@ import os
 import re
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 
 TARGETS = ("local", "databricks")
@@ -57,6 +57,15 @@ def _parse_date(name: str, raw: str | None) -> date | None:
         return date.fromisoformat(raw.strip())
     except ValueError:
         raise SettingsError(f"{name}={raw!r} is not an ISO date: write YYYY-MM-DD") from None
+
+
+def _parse_datetime(name: str, raw: str | None) -> datetime | None:
+    if raw in (None, ""):
+        return None
+    try:
+        return datetime.fromisoformat(raw.strip())
+    except ValueError:
+        raise SettingsError(f"{name}={raw!r} is not an ISO date or date-time: write YYYY-MM-DD[THH:MM]") from None
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -132,6 +141,10 @@ class Settings:
     batch_window: timedelta = timedelta(hours=6)
     monitor_window: timedelta = timedelta(hours=24)
     retrain_days: int = 60
+    # The newest time with complete data, for a table source: set by a loader that knows; else the
+    # table's newest pickup less the lateness with which trips may still arrive.
+    data_horizon: datetime | None = None
+    allowed_lateness: timedelta = timedelta(hours=6)
     location_features: bool = False
     serving_host: str = "127.0.0.1"
     serving_port: int = DEFAULT_SERVING_PORT
@@ -165,6 +178,8 @@ class Settings:
             train_end=_parse_date("FARE_ASSETS_TRAIN_END", get("TRAIN_END") or None),
             batch_window=parse_duration("FARE_ASSETS_BATCH_WINDOW", get("BATCH_WINDOW", "6h")),
             monitor_window=parse_duration("FARE_ASSETS_MONITOR_WINDOW", get("MONITOR_WINDOW", "24h")),
+            data_horizon=_parse_datetime("FARE_ASSETS_DATA_HORIZON", get("DATA_HORIZON") or None),
+            allowed_lateness=parse_duration("FARE_ASSETS_ALLOWED_LATENESS", get("ALLOWED_LATENESS", "6h")),
             retrain_days=_parse_int("FARE_ASSETS_RETRAIN_DAYS", get("RETRAIN_DAYS", "60"), 1, 3660),
             location_features=_parse_bool(
                 "FARE_ASSETS_LOCATION_FEATURES", get("LOCATION_FEATURES", "false")

@@ -1,9 +1,11 @@
-"""The drift sensor: one training run per monitoring result that asks for it, never two."""
+"""The drift sensor: one training run per monitoring result that asks for it, never two; the run
+trains on the data since the shift began, and a shift costs at most two runs."""
 
+import pandas as pd
 import pytest
-from dagster import AssetMaterialization, DagsterInstance, build_sensor_context
+from dagster import AssetMaterialization, DagsterInstance, DagsterRun, DagsterRunStatus, build_sensor_context
 
-from fare_assets.automation import build_drift_sensor
+from fare_assets.automation import MAX_RETRAINS_PER_SHIFT, MIN_RETRAIN_ROWS, SHIFT_TAG, build_drift_sensor
 from fare_assets.settings import Settings
 
 
@@ -20,9 +22,22 @@ def monitoring_result(instance, should_retrain: bool, watermark: str = "2016-04-
     ))
 
 
+def weekly_result(instance, start: str, should_retrain: bool):
+    """A monitoring result as model_monitoring reports it: with its window."""
+    end = str(pd.Timestamp(start) + pd.Timedelta(days=7))
+    instance.report_runless_asset_event(AssetMaterialization("model_monitoring", metadata={
+        "should_retrain": should_retrain, "fired": ["fare_level"] if should_retrain else [],
+        "window_start": f"{start} 00:00:00", "window_end": end, "watermark": end}))
+
+
 def tick(sensor, instance, cursor):
     result = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor))
     return result.run_requests, result.cursor
+
+
+def ran(instance, request, status=DagsterRunStatus.SUCCESS):
+    """What the daemon (or the replay) does with a request: a training_job run with its tags."""
+    instance.add_run(DagsterRun(job_name="training_job", tags=dict(request.tags), status=status))
 
 
 def test_fires_once_for_a_retrain_result_and_not_again_for_the_same_result(instance):
@@ -32,7 +47,7 @@ def test_fires_once_for_a_retrain_result_and_not_again_for_the_same_result(insta
     assert len(requests) == 1
     assert requests[0].job_name in (None, "training_job")
     window = requests[0].run_config["ops"]["feature_table"]["config"]
-    assert window == {"train_start": "2016-03-11", "train_end": "2016-04-10"}
+    assert window == {"train_start": "2016-03-11", "train_end": "2016-04-10"}  # a result without its window
     assert requests[0].tags["fare_assets/fired"] == "mae_rise"
     again, _ = tick(sensor, instance, cursor)
     assert again == []
@@ -54,3 +69,46 @@ def test_each_new_retrain_result_gets_its_own_run(instance):
     second, _ = tick(sensor, instance, cursor)
     assert len(first) == 1 and len(second) == 1
     assert first[0].run_key != second[0].run_key
+
+
+def test_retraining_starts_where_the_run_of_alarms_began_and_reaches_back_for_rows(instance):
+    sensor = build_drift_sensor(Settings.from_env({}))
+    weekly_result(instance, "2016-03-01", should_retrain=False)
+    weekly_result(instance, "2016-03-08", should_retrain=True)
+    [first], cursor = tick(sensor, instance, None)
+    ran(instance, first)
+    weekly_result(instance, "2016-03-15", should_retrain=True)
+    [second], _ = tick(sensor, instance, cursor)
+    assert first.run_config["ops"]["feature_table"]["config"] == {
+        "train_start": "2016-03-08", "train_end": "2016-03-15", "min_rows": MIN_RETRAIN_ROWS,
+        "shift_start": "2016-03-08 00:00:00"}
+    config = second.run_config["ops"]["feature_table"]["config"]
+    assert (config["train_start"], config["train_end"]) == ("2016-03-08", "2016-03-22")
+    assert first.tags[SHIFT_TAG] == second.tags[SHIFT_TAG] == "2016-03-08 00:00:00"
+    assert second.tags["fare_assets/shift_retrain"] == f"2 of {MAX_RETRAINS_PER_SHIFT}"
+
+
+def test_a_shift_costs_at_most_two_retraining_runs_and_the_sensor_says_why(instance):
+    sensor = build_drift_sensor(Settings.from_env({}))
+    cursor, requested = None, []
+    for week in ("2016-03-08", "2016-03-15", "2016-03-22", "2016-03-29"):
+        weekly_result(instance, week, should_retrain=True)
+        result = sensor.evaluate_tick(build_sensor_context(instance=instance, cursor=cursor))
+        cursor = result.cursor
+        for request in result.run_requests:
+            ran(instance, request)
+            requested.append(request)
+    assert len(requested) == MAX_RETRAINS_PER_SHIFT == 2
+    assert "the shift that began 2016-03-08 00:00:00 has had 2 retraining runs" in result.skip_message
+
+
+def test_a_failed_run_does_not_count_and_a_quiet_window_ends_the_shift(instance):
+    sensor = build_drift_sensor(Settings.from_env({}))
+    weekly_result(instance, "2016-03-08", should_retrain=True)
+    [first], cursor = tick(sensor, instance, None)
+    ran(instance, first, DagsterRunStatus.FAILURE)
+    weekly_result(instance, "2016-03-15", should_retrain=False)
+    weekly_result(instance, "2016-03-22", should_retrain=True)
+    [second], _ = tick(sensor, instance, cursor)
+    assert second.tags[SHIFT_TAG] == "2016-03-22 00:00:00"
+    assert second.tags["fare_assets/shift_retrain"] == "1 of 2"

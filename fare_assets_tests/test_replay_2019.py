@@ -1,5 +1,7 @@
 """The replay on real 2019 TLC samples: a Champion trained on January-February stays quiet through
-ordinary weeks, and windows with a handful of trips or none raise no false alarm.
+ordinary weeks, windows with a handful of trips or none raise no false alarm, and a window that
+would run past the end of the data (the source's horizon) waits: nothing past it is scored or
+judged, the batch schedule says why it skips, and `replay --until` stops there.
 
 Weekly windows through March 2019 run through the whole Dagster path here; the full
 March-December replay, weekly and daily, is checked at the statistics level in ml/test_drift.py
@@ -7,14 +9,19 @@ March-December replay, weekly and daily, is checked at the statistics level in m
 
 import pandas as pd
 import pytest
-from dagster import AssetKey
+from dagster import AssetKey, build_schedule_context
 
+from fare_assets.automation import build_batch_inference_schedule
+from fare_assets.backends import open_target
+from fare_assets.backends.interfaces import PREDICTIONS_TABLE
 from fare_assets_tests.conftest import tlc_sample
 from fare_assets_tests.pipeline import Pipeline
 from fare_assets_tests.replaying import replay_cli
 
 pytestmark = pytest.mark.slow
 TINY_WEEK_END, EMPTY_WEEK_END = "2019-04-12", "2019-04-19"
+# The data ends with two busy days, 19-20 April: the week from 19 April holds 2 of its 7 days.
+HORIZON, PARTIAL_WEEK_END = pd.Timestamp("2019-04-21"), "2019-04-26"
 
 
 def sparse_april(folder) -> str:
@@ -36,7 +43,7 @@ def replay_2019(nyc_tlc_dir, tmp_path_factory):
     months = ",".join(str(tlc_sample(m)) for m in (1, 2, 3))
     pipeline = Pipeline(home, source=f"{months},{sparse_april(home)}", train_start="2019-01-01",
                         train_end="2019-03-01", batch_window="7d", monitor_window="7d")
-    steps = replay_cli(pipeline.env, until=EMPTY_WEEK_END)
+    steps = replay_cli(pipeline.env, until=PARTIAL_WEEK_END)
     yield pipeline, {s["window_end"][:10]: s for s in steps}
     pipeline.stop_endpoint()
 
@@ -66,3 +73,31 @@ def test_an_empty_week_is_no_data_and_every_check_passes_unjudged(replay_2019):
                    if e.dagster_event and e.dagster_event.event_type_value == "ASSET_CHECK_EVALUATION"]
     assert len(evaluations) == 5
     assert all(e.passed and e.metadata["judged"].value is False for e in evaluations)
+
+
+def test_the_partial_last_week_waits_for_the_horizon_and_nothing_past_it_is_scored_or_judged(replay_2019):
+    pipeline, steps = replay_2019
+    assert max(steps) == EMPTY_WEEK_END and PARTIAL_WEEK_END not in steps
+    assert not any(s["should_retrain"] or s["retrained"] for s in steps.values())
+    waiting = pipeline.latest_metadata("predictions")
+    assert waiting["status"].startswith("waiting") and pd.Timestamp(waiting["data_horizon"]) == HORIZON
+    assert (waiting["window_start"], waiting["rows"]) == (f"{EMPTY_WEEK_END} 00:00:00", 0)
+    scored = pipeline.store.read(PREDICTIONS_TABLE, columns=["tpep_pickup_datetime"])
+    assert scored["tpep_pickup_datetime"].max() < pd.Timestamp(EMPTY_WEEK_END)
+    assert pd.Timestamp(pipeline.latest_metadata("model_monitoring")["window_end"]) == pd.Timestamp(EMPTY_WEEK_END)
+    assert pipeline.watermark() == pd.Timestamp(EMPTY_WEEK_END)
+
+
+def test_the_batch_schedule_skips_naming_the_horizon(replay_2019):
+    pipeline, _ = replay_2019
+    schedule = build_batch_inference_schedule(pipeline.settings, open_target(pipeline.settings).trip_source().horizon)
+    tick = schedule.evaluate_tick(build_schedule_context(instance=pipeline.instance))
+    assert not tick.run_requests
+    assert tick.skip_message == (f"waiting: the next window {EMPTY_WEEK_END} 00:00:00 .. {PARTIAL_WEEK_END} 00:00:00 "
+                                 f"ends after the source's data horizon {HORIZON}")
+
+
+def test_a_replay_never_steps_past_its_bound(replay_2019):
+    pipeline, _ = replay_2019
+    assert replay_cli(pipeline.env, until="2019-04-25") == []  # the next window would end on the 26th
+    assert pipeline.watermark() == pd.Timestamp(EMPTY_WEEK_END)

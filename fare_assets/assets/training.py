@@ -9,10 +9,15 @@ from fare_assets.versions import TRAINING_CODE_VERSION
 
 
 class TrainingWindowConfig(Config):
-    """Override the training window (ISO dates, end exclusive); empty means the settings' window."""
+    """Override the training window (ISO dates, end exclusive); empty means the settings' window.
+    With min_rows, a window holding fewer clean trips reaches back day by day until it holds that
+    many (at most FARE_ASSETS_RETRAIN_DAYS before its end); shift_start records when the drift
+    that asked for this window began."""
 
     train_start: str = ""
     train_end: str = ""
+    min_rows: int = 0
+    shift_start: str = ""
 
 
 @asset(deps=["trips"], group_name="training", kinds={"delta", "python"})

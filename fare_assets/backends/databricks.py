@@ -4,6 +4,8 @@ scoring in Spark, and serverless Pipes runs. The implementations live in fare_as
 
 from __future__ import annotations
 
+import pandas as pd
+
 from fare_assets.backends.registry import MlflowRegistry
 from fare_assets.settings import Settings, SettingsError
 
@@ -32,6 +34,11 @@ class DatabricksTarget:
 
     def source_description(self) -> str:
         return f"the Unity Catalog table {self.settings.databricks_source_table}"
+
+    def scheduling_horizon(self):
+        """The Dagster side has no Spark: only a configured horizon is known there (the tasks,
+        on Databricks, also derive one from the table's newest row)."""
+        return pd.Timestamp(self.settings.data_horizon) if self.settings.data_horizon else None
 
     def table_store(self):
         from fare_assets.databricks.tables import SparkTableStore

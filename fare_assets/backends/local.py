@@ -31,6 +31,10 @@ class LocalTarget:
         s = self.settings
         return s.source + (f" (scenario {s.scenario})" if s.scenario else "")
 
+    def scheduling_horizon(self) -> pd.Timestamp | None:
+        """The source's data horizon, for the batch schedule's skip reason."""
+        return self.trip_source().horizon()
+
     def table_store(self) -> LocalTableStore:
         return LocalTableStore(self.settings.lakehouse)
 

@@ -32,6 +32,7 @@ class UnityCatalogTripSource(TripSource):
     def __init__(self, settings: Settings, spark=None):
         self.table = settings.databricks_source_table
         self.name = f"uc:{self.table}"
+        self.settings = settings
         self._spark = spark
 
     @property
@@ -54,6 +55,19 @@ class UnityCatalogTripSource(TripSource):
                                    & (pickup < F.lit(pd.Timestamp(end).to_pydatetime())))
         raw = window.orderBy(pickup).toPandas()
         return normalise_trips(raw).sort_values(PICKUP_TIME, kind="stable", ignore_index=True)
+
+    def horizon(self) -> pd.Timestamp | None:
+        """A table has no end of file: the configured horizon, else its newest pickup (stray future
+        rows left out) less the allowed lateness."""
+        from fare_assets.clock import table_horizon
+
+        if self.settings.data_horizon is not None:
+            return pd.Timestamp(self.settings.data_horizon)
+        from pyspark.sql import functions as F
+
+        pickup = F.col(self._pickup_column()).cast("timestamp")
+        newest = self._raw().where(pickup <= F.current_timestamp()).select(F.max(pickup)).first()[0]
+        return table_horizon(pd.Timestamp(newest) if newest is not None else None, self.settings.allowed_lateness)
 
     def extent(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         from pyspark.sql import functions as F
