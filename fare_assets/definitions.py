@@ -23,7 +23,9 @@ from fare_assets.settings import Settings
 # every run: warnings about Dagster's internals that a user of this project cannot act on.
 warnings.filterwarnings("ignore", category=PreviewWarning, module=r"dagster\._core\.pipes")
 warnings.filterwarnings("ignore", category=BetaWarning, module=r"dagster\._core\.definitions\.antlr_asset_selection")
-warnings.filterwarnings("ignore", message="AssetExecutionContext.run_id is deprecated", module=r"dagster\._core\.pipes")
+warnings.filterwarnings("ignore", message="AssetExecutionContext.(run_id|dagster_run) is deprecated",
+                        module=r"dagster\._core\.pipes")
+warnings.filterwarnings("ignore", category=PreviewWarning, module=r"dagster_databricks\.pipes")
 
 
 def build_definitions(settings: Settings) -> Definitions:
