@@ -12,7 +12,7 @@ from fare_assets.clock import Window, reach_back_start, training_window
 from fare_assets.ml.features import load_features
 from fare_assets.ml.schema import PICKUP_TIME
 from fare_assets.tasks.common import as_json, markdown_preview, md, table_metadata
-from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
+from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 from fare_assets.versions import content_version
 
 
@@ -90,4 +90,4 @@ def reach_back_metadata(requested: Window, window: Window, min_rows: int, shift_
 
 
 if __name__ == "__main__":
-    main()
+    run_task(main)

@@ -10,7 +10,7 @@ from fare_assets.ml.drift import build_baseline, profile_to_rows
 from fare_assets.ml.features import feature_columns, model_inputs
 from fare_assets.ml.schema import LABEL, PICKUP_TIME
 from fare_assets.tasks.common import holdout_slice, table_metadata
-from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
+from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
 
 def main() -> None:
@@ -43,4 +43,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_task(main)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import CHAMPION
-from fare_assets.tasks.pipes import open_task_pipes, task_settings
+from fare_assets.tasks.pipes import open_task_pipes, run_task, task_settings
 
 
 def main() -> None:
@@ -35,4 +35,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_task(main)

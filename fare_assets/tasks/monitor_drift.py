@@ -15,7 +15,7 @@ from fare_assets.ml.drift_checks import check_outcomes
 from fare_assets.ml.schema import PICKUP_TIME
 from fare_assets.tasks.common import as_json, rounded, table_metadata
 from fare_assets.tasks.monitoring_report import chart_markdown, log_to_mlflow, render_chart
-from fare_assets.tasks.pipes import open_task_pipes, task_settings
+from fare_assets.tasks.pipes import open_task_pipes, run_task, task_settings
 
 
 # Explicit types: a "no data" row is all nulls, and must still append to the same schema.
@@ -107,4 +107,4 @@ def monitoring_row(result: dict, start, end, version) -> dict:
 
 
 if __name__ == "__main__":
-    main()
+    run_task(main)

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 from dagster_pipes import PipesContext, open_dagster_pipes
@@ -42,6 +43,18 @@ def process_start_time() -> float | None:
         return time.time() - age
     except (OSError, ValueError):
         return None
+
+
+def run_task(main: Callable[[], None]) -> None:
+    """A task's `__main__`: run it, then, as a local Pipes subprocess, leave without interpreter
+    teardown. Everything is committed and reported by then, and tearing down mlflow, pandas and
+    scikit-learn costs about 0.9 s per task here (0.03 s without). On Databricks the runtime owns
+    the process, so it ends normally. A failing task raises as usual (exit code 1)."""
+    main()
+    if not os.environ.get("DATABRICKS_RUNTIME_VERSION"):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(0)
 
 
 def task_settings(context: PipesContext) -> Settings:

@@ -10,7 +10,7 @@ from fare_assets.ml.evaluation import decide_champion
 from fare_assets.ml.features import model_inputs
 from fare_assets.ml.schema import LABEL
 from fare_assets.tasks.common import holdout_slice, rounded
-from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
+from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
 
 def main() -> None:
@@ -53,4 +53,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_task(main)

@@ -9,7 +9,7 @@ from fare_assets.backends.history import read_history
 from fare_assets.backends.interfaces import CHAMPION, PREDICTIONS_TABLE, WATERMARK_TABLE
 from fare_assets.clock import batch_window, required_watermark, scored_at_now, waits_for_horizon
 from fare_assets.tasks.common import as_json, table_metadata
-from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
+from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
 
 def main() -> None:
@@ -51,4 +51,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    run_task(main)

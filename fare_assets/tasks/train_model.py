@@ -17,7 +17,7 @@ from fare_assets.ml.features import feature_columns, model_inputs
 from fare_assets.ml.schema import LABEL, PICKUP_TIME
 from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, search_model
 from fare_assets.tasks.common import as_json, holdout_slice, window_of
-from fare_assets.tasks.pipes import open_task_pipes, param, task_settings
+from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
 # Nothing here a user can act on: MLflow hints that integer inputs cannot hold missing values (the
 # endpoint validates the contract's integer fields itself), and it cannot find pip in a uv
@@ -132,4 +132,4 @@ def model_requirements() -> list[str]:
 
 
 if __name__ == "__main__":
-    main()
+    run_task(main)
