@@ -12,4 +12,4 @@ class DeployResult:
     previous_version: int | None
     started: bool
     verify_latency_ms: float
-    page_url: str = ""  # where a browser (GET) shows the endpoint; `url` takes POSTed requests
+    page_url: str  # where a browser (GET) shows the endpoint; `url` takes POSTed requests

@@ -109,11 +109,13 @@ class LocalEndpoint:
         source = self._resolve(version)
         state = self._running()
         if state is None:
-            return DeployResult(self.url, version, None, True, self._start_beside(None, version, source), page_url=self.page_url)
+            latency = self._start_beside(None, version, source)
+            return DeployResult(self.url, version, None, True, latency, page_url=self.page_url)
         previous = int(state["version"])
         self._control(state["url"]).check_token()
         if state["url"] != self.settings.serving_url:  # the settings moved it
-            return DeployResult(self.url, version, previous, True, self._start_beside(state, version, source), page_url=self.page_url)
+            latency = self._start_beside(state, version, source)
+            return DeployResult(self.url, version, previous, True, latency, page_url=self.page_url)
         control = self._control()
         if previous != version:
             control.swap(version, source, previous)

@@ -22,7 +22,7 @@ def main() -> None:
         context.report_asset_materialization(
             metadata={
                 # A link opens with GET: to the endpoint's description; the invocation URL takes POST.
-                "endpoint_page": {"raw_value": result.page_url or result.url, "type": "url"},
+                "endpoint_page": {"raw_value": result.page_url, "type": "url"},
                 "invocation_url": result.url,
                 "endpoint": settings.endpoint_name,
                 "served_version": result.version,
