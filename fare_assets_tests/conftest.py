@@ -57,3 +57,31 @@ def trained_pipeline(tmp_path_factory):
     pipeline.materialize(*TRAINING_ASSETS)
     yield pipeline
     pipeline.stop_endpoint()
+
+
+# The suite runs on two pytest-xdist workers (`-n 2 --dist loadgroup` in pyproject.toml). Each worker
+# builds its own session fixtures, so every test that shares an expensive one is sent to the same
+# worker: one Spark Connect server, one trained deployment and one serving endpoint per run, not two.
+# A test with a module-scoped fixture (a replayed loop, say) stays with its module, so that fixture is
+# also built once; every other test goes wherever a worker is free.
+SHARED_SESSION_FIXTURES = {"cluster": "spark_cluster", "trained_pipeline": "trained_pipeline",
+                           "registry": "serving_registry"}
+
+
+@pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into node ids
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        group = _worker_group(item)
+        if group and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(group))
+
+
+def _worker_group(item) -> str | None:
+    definitions = item._fixtureinfo.name2fixturedefs
+    scopes = {name: definitions[name][-1].scope for name in item.fixturenames if definitions.get(name)}
+    for name, group in SHARED_SESSION_FIXTURES.items():
+        if scopes.get(name) == "session":
+            return group
+    if "module" in scopes.values():
+        return item.nodeid.split("::", 1)[0]
+    return None
