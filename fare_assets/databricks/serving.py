@@ -2,7 +2,10 @@
 
 The endpoint `<schema>_<model_name>_endpoint` serves one explicit registered version. A config
 update that Databricks cannot apply leaves the old config serving; we then fail naming the
-reason. A new config that deploys but does not answer a test query is rolled back.
+reason, wherever Databricks left it (the failed pending config, or the served model's build
+logs once the pending config is gone). A new config that deploys but does not answer a test
+query is rolled back. The served entity scales to zero when idle, so the first test query may
+wait out a cold start: it is reported on its own, and the second query gives the latency.
 """
 
 from __future__ import annotations
@@ -11,7 +14,7 @@ import math
 import time
 
 from databricks.sdk import WorkspaceClient
-from databricks.sdk.errors import NotFound
+from databricks.sdk.errors import DatabricksError, NotFound
 from databricks.sdk.service.serving import EndpointCoreConfigInput, ServedEntityInput, ServingEndpointDetailed
 
 from fare_assets.ml.features import feature_columns
@@ -80,13 +83,19 @@ class DatabricksEndpoint:
             self.client.serving_endpoints.update_config(name=self.name, served_entities=[self._entity(version)])
         self._settle(version, previous)
         try:
-            latency = self.verify()
+            first_query_ms, latency = self.verify(), self.verify()
         except Exception as error:
             raise DeployError(self._rollback(version, previous, f"the test query failed: {error}")) from error
-        return DeployResult(self.url, version, previous, endpoint is None, latency, page_url=self.page_url)
+        return DeployResult(self.url, version, previous, endpoint is None, latency, page_url=self.page_url,
+                            first_query_ms=first_query_ms)
 
     def verify(self) -> float:
-        """Send one valid request; return its latency in milliseconds."""
+        """Send one valid request; return its latency in milliseconds.
+
+        Scaled to zero, the endpoint answers only after a cold start: "latency is greater and capacity
+        is not guaranteed when scaled to zero" (docs.databricks.com/aws/en/machine-learning/model-serving/glossary).
+        The SDK waits that out: a read timeout (60 s) is retried until `retry_timeout_seconds` (300 s by
+        default) has passed (databricks/sdk/_base_client.py `_is_retryable`, databricks/sdk/retries.py)."""
         record = {c: TEST_RECORD[c] for c in feature_columns(self.settings.location_features)}
         started = time.perf_counter()
         answer = self.client.serving_endpoints.query(self.name, dataframe_records=[record])
@@ -116,7 +125,30 @@ class DatabricksEndpoint:
         endpoint = self._wait_not_updating()
         if self.served_version() != version or endpoint.state.ready.value != "READY":
             keeps = f"it keeps serving version {previous}" if previous is not None else "it serves nothing"
-            raise DeployError(f"{self.name} did not move to version {version}: {failure_reason(endpoint)}; {keeps}")
+            raise DeployError(f"{self.name} did not move to version {version}: "
+                              f"{self._failure_reason(endpoint, version)}; {keeps}")
+
+    def _failure_reason(self, endpoint: ServingEndpointDetailed, version: int) -> str:
+        """Why the update failed: the failed pending config's messages, else the end of the served model's
+        build logs (`GET .../served-models/{name}/build-logs`, SDK `serving_endpoints.build_logs`). The SDK
+        promises only that the config_update state "informs the user ... if the update failed"
+        (databricks/sdk/service/serving.py EndpointStateConfigUpdate), not that the pending config stays."""
+        update = endpoint.state.config_update.value if endpoint.state and endpoint.state.config_update else "unknown"
+        entities = endpoint.pending_config.served_entities if endpoint.pending_config else None
+        messages = [e.state.deployment_state_message for e in entities or [] if e.state and e.state.deployment_state_message]
+        if not messages:
+            messages = self._build_log_tail(self._entity(version).name)
+        if not messages:
+            return (f"config update {update}, and Databricks kept no reason (no pending config, no build logs); "
+                    f"see the endpoint's events at {self.page_url}")
+        return f"config update {update} ({'; '.join(messages)})"
+
+    def _build_log_tail(self, served_model_name: str, lines: int = 3) -> list[str]:
+        try:
+            logs = self.client.serving_endpoints.build_logs(self.name, served_model_name).logs or ""
+        except DatabricksError:
+            return []
+        return [line.strip() for line in logs.splitlines() if line.strip()][-lines:]
 
     def _rollback(self, version: int, previous: int | None, reason: str) -> str:
         if previous is None or previous == version:
@@ -126,8 +158,3 @@ class DatabricksEndpoint:
         return f"{self.name} was rolled back to version {previous}: version {version} deployed but {reason}"
 
 
-def failure_reason(endpoint: ServingEndpointDetailed) -> str:
-    update = endpoint.state.config_update.value if endpoint.state and endpoint.state.config_update else "unknown"
-    entities = endpoint.pending_config.served_entities if endpoint.pending_config else None
-    messages = [e.state.deployment_state_message for e in entities or [] if e.state and e.state.deployment_state_message]
-    return f"config update {update}" + (f" ({'; '.join(messages)})" if messages else "")

@@ -13,3 +13,6 @@ class DeployResult:
     started: bool
     verify_latency_ms: float
     page_url: str  # where a browser (GET) shows the endpoint; `url` takes POSTed requests
+    # The first test query, when it differs from the verify latency: Databricks endpoints scaled to
+    # zero answer it only after a cold start. The local endpoint is never cold, so it leaves this None.
+    first_query_ms: float | None = None

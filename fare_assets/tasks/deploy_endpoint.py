@@ -19,8 +19,13 @@ def main() -> None:
         result = target.endpoint().deploy(version)
         context.log.info(f"{settings.endpoint_name} serves version {result.version}, verified by a test "
                          f"prediction in {result.verify_latency_ms:.0f} ms: POST {result.url}")
+        if result.first_query_ms is not None:
+            context.log.info(f"the first test query took {result.first_query_ms:.0f} ms "
+                             "(an endpoint scaled to zero answers it after a cold start)")
+        cold_start = {} if result.first_query_ms is None else {"first_query_ms": round(result.first_query_ms, 2)}
         context.report_asset_materialization(
             metadata={
+                **cold_start,
                 # A link opens with GET: to the endpoint's description; the invocation URL takes POST.
                 "endpoint_page": {"raw_value": result.page_url, "type": "url"},
                 "invocation_url": result.url,

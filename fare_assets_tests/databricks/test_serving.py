@@ -47,14 +47,36 @@ def test_deploying_the_served_version_changes_nothing(endpoint, workspace):
     assert not workspace.requests_to("PUT", "/api/2.0/serving-endpoints/")
 
 
-def test_a_failed_update_keeps_the_old_config_and_names_the_reason(endpoint, workspace):
+@pytest.mark.parametrize("failed_update", ["pending_config_kept", "pending_config_dropped"])
+def test_a_failed_update_keeps_the_old_config_and_names_the_reason(endpoint, workspace, failed_update):
     endpoint.deploy(1)
+    workspace.serving.failed_update = failed_update
     workspace.serving.failing_versions["2"] = "Container build failed: no matching distribution for skops"
     with pytest.raises(DeployError, match="no matching distribution for skops.*keeps serving version 1"):
         endpoint.deploy(2)
     assert served(workspace) == ["1"]
     # The old version still answers, and the next deploy of it succeeds despite the failed update.
     assert endpoint.deploy(1).version == 1
+
+
+def test_a_failed_update_without_any_reason_says_where_to_look(endpoint, workspace):
+    endpoint.deploy(1)
+    workspace.serving.failed_update = "dropped_without_build_logs"
+    workspace.serving.failing_versions["2"] = "Container build failed"
+    with pytest.raises(DeployError) as failure:
+        endpoint.deploy(2)
+    assert "config update UPDATE_FAILED" in str(failure.value) and "keeps serving version 1" in str(failure.value)
+    assert "no reason" in str(failure.value) and endpoint.page_url in str(failure.value)
+    assert served(workspace) == ["1"]
+
+
+def test_a_cold_start_from_zero_is_reported_apart_from_the_endpoint_latency(endpoint, workspace):
+    endpoint.deploy(1)
+    workspace.serving.scale_to_zero("ml_serving_fare_predictor_endpoint")
+    workspace.serving.cold_start_seconds = 1.5
+    result = endpoint.deploy(1)  # nothing to change, but the deploy still proves the endpoint answers
+    assert result.version == 1 and result.first_query_ms >= 1500
+    assert result.verify_latency_ms < 750  # the warm endpoint's latency, not the wake-up
 
 
 def test_a_version_that_answers_badly_is_rolled_back(endpoint, workspace):
