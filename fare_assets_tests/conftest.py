@@ -63,17 +63,28 @@ def trained_pipeline(tmp_path_factory):
 # builds its own session fixtures, so every test that shares an expensive one is sent to the same
 # worker: one Spark Connect server, one trained deployment and one serving endpoint per run, not two.
 # A test with a module-scoped fixture (a replayed loop, say) stays with its module, so that fixture is
-# also built once; every other test goes wherever a worker is free.
+# also built once; every other test goes wherever a worker is free. The long units of work are handed
+# out first (`--no-loadscope-reorder` keeps this order), so the run never ends waiting on one of them.
 SHARED_SESSION_FIXTURES = {"cluster": "spark_cluster", "trained_pipeline": "trained_pipeline",
                            "registry": "serving_registry"}
 
 
 @pytest.hookimpl(tryfirst=True)  # before xdist's own hook turns the marks into node ids
 def pytest_collection_modifyitems(config, items):
+    groups = {}
     for item in items:
-        group = _worker_group(item)
-        if group and not item.get_closest_marker("xdist_group"):
-            item.add_marker(pytest.mark.xdist_group(group))
+        groups[item.nodeid] = _worker_group(item)
+        if groups[item.nodeid] and not item.get_closest_marker("xdist_group"):
+            item.add_marker(pytest.mark.xdist_group(groups[item.nodeid]))
+    slow_groups = {groups[i.nodeid] for i in items if groups[i.nodeid] and i.get_closest_marker("slow")}
+
+    def start_order(item) -> int:  # 0: slow groups and slow tests, 1: other groups, 2: the rest
+        group = groups[item.nodeid]
+        if group in slow_groups or (not group and item.get_closest_marker("slow")):
+            return 0
+        return 1 if group else 2
+
+    items.sort(key=start_order)  # stable: each class keeps the collection order
 
 
 def _worker_group(item) -> str | None:
