@@ -64,6 +64,37 @@ def _experiment(settings) -> str:
     return mlflow.get_experiment_by_name(registry._experiment()).name
 
 
+def _uc_model_registration(settings) -> str:
+    """Register a one-feature model with a full signature where the tasks register theirs, then delete it.
+
+    Unity Catalog refuses a version whose signature lacks inputs or outputs (MLflow's UC client checks
+    before any call: mlflow/store/_unity_catalog/registry/rest_store.py `_validate_model_signature`), and
+    it needs CREATE_MODEL on the schema plus cloud storage for the artifacts: only a real registration
+    shows all three."""
+    import mlflow
+    import pandas as pd
+    from mlflow.models import infer_signature
+    from sklearn.dummy import DummyRegressor
+
+    from fare_assets.backends.databricks import DatabricksTarget
+
+    client = DatabricksTarget(settings).registry().connect()
+    name = f"{settings.catalog}.{settings.schema}.fare_assets_probe"
+    trips = pd.DataFrame({"trip_distance": [1.0, 2.5]})
+    model = DummyRegressor().fit(trips, [6.0, 9.5])
+    try:
+        with mlflow.start_run(run_name="fare-assets doctor probe"):
+            info = mlflow.sklearn.log_model(
+                model, name="model", registered_model_name=name,
+                signature=infer_signature(trips, pd.Series(model.predict(trips), name="prediction")))
+        return f"registered {name} version {info.registered_model_version} with a signature"
+    finally:
+        try:
+            client.delete_registered_model(name)
+        except Exception:  # noqa: BLE001 - nothing was registered, or the failure above says why
+            pass
+
+
 def run_checks(settings, expected: dict[str, str], python: str) -> list[dict]:
     return [
         _check("python_file is an absolute /Users/... workspace path", lambda: sys.argv[0] or "ran",
@@ -78,6 +109,8 @@ def run_checks(settings, expected: dict[str, str], python: str) -> list[dict]:
                "use environment version 3 or later (custom libraries in UDFs need Databricks Connect >= 16.4)"),
         _check("the experiment folder is created and the experiment set", lambda: _experiment(settings),
                "grant the job's identity CAN MANAGE on /Shared/fare_assets or create the folder"),
+        _check("a model with a signature registers in Unity Catalog", lambda: _uc_model_registration(settings),
+               f"grant CREATE_MODEL on {settings.catalog}.{settings.schema}; check the schema's storage location"),
     ]
 
 

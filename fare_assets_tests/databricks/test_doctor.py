@@ -24,8 +24,11 @@ def test_a_complete_configuration_passes_every_check_including_a_serverless_prob
     results = {row.split(" | ")[0].strip(): row.split(" | ")[1] for row in rows}
     for assumption in ("catalog privileges", "serverless jobs", "a Python UDF imports the task wheel",
                        "the experiment folder is created and the experiment set",
-                       "the job environment installs the task wheel from the volume"):
+                       "the job environment installs the task wheel from the volume",
+                       "a model with a signature registers in Unity Catalog"):
         assert results[assumption].startswith("ok: "), (assumption, results[assumption])
+    assert "registered main.ml_serving.fare_assets_probe version 1 with a signature" in \
+        results["a model with a signature registers in Unity Catalog"]
     # What the fake cannot be: its jobs run this interpreter and this venv's packages, not environment 5's
     # Python 3.12 and pandas 2.2.3. The probe says so, which is what it is for on a real workspace.
     cannot = {"the environment's Python is 3.12", "package versions are the ones the job environment asked for"}

@@ -39,6 +39,25 @@ import mlflow
 mlflow.set_tracking_uri("databricks")
 mlflow.set_experiment("/Shared/nowhere/fare_predictor")
 """
+UC_MODEL_REGISTRATIONS = """
+import mlflow
+from mlflow.exceptions import MlflowException
+from mlflow.models import infer_signature
+from sklearn.dummy import DummyRegressor
+
+mlflow.set_tracking_uri("databricks")
+mlflow.set_registry_uri("databricks-uc")
+mlflow.set_experiment("/Shared/uc_rule/models")
+model = DummyRegressor().fit([[1.0], [2.0]], [3.0, 4.0])
+with mlflow.start_run():
+    try:
+        mlflow.sklearn.log_model(model, name="unsigned", registered_model_name="main.ml_serving.unsigned")
+        raise SystemExit("Unity Catalog registered a model without a signature")
+    except MlflowException as refused:
+        assert "did not contain any signature" in str(refused), refused
+    signature = infer_signature([[1.0]], model.predict([[1.0]]))
+    mlflow.sklearn.log_model(model, name="signed", registered_model_name="main.ml_serving.signed", signature=signature)
+"""
 
 
 def run(client, source: str, version: str, dependencies: list[str]) -> jobs.RunState:
@@ -106,3 +125,10 @@ def test_an_experiment_needs_an_existing_workspace_folder(serverless):
     assert "RESOURCE_DOES_NOT_EXIST" in state.state_message and "/Shared/nowhere" in state.state_message
     client.workspace.mkdirs("/Shared/nowhere")
     assert run(client, EXPERIMENT_IN_A_MISSING_FOLDER, "5", []).result_state == jobs.RunResultState.SUCCESS
+
+
+def test_unity_catalog_refuses_a_model_version_without_a_signature(serverless):
+    client = WorkspaceClient()
+    client.workspace.mkdirs("/Shared/uc_rule")
+    state = run(client, UC_MODEL_REGISTRATIONS, "5", [])
+    assert state.result_state == jobs.RunResultState.SUCCESS, state.state_message

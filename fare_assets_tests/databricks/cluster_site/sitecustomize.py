@@ -12,6 +12,8 @@ Databricks runtime's own start-up code. What it does, and why it cannot be done 
   sqlite store, because the real ones need the workspace's MLflow service and, for the UC registry,
   cloud storage credentials. Its experiments follow the workspace's rules: the name is an absolute
   workspace path whose parent folder must exist in the fake workspace (checked over its REST API).
+  Its model registry follows Unity Catalog's: a model version without a signature of both inputs
+  and outputs is refused, by the check MLflow's UC client itself runs before registering.
 Patches run right after the module is first imported, so a job that never uses it pays nothing.
 """
 
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.abc
+import tempfile
 import importlib.util
 import os
 import sys
@@ -58,10 +61,33 @@ def _workspace_mlflow(mlflow) -> None:
         location = artifact_location or f"{artifacts}/{hashlib.sha256(name.encode()).hexdigest()[:12]}"
         return create_experiment(self, name, location, tags)
 
+    _unity_catalog_models(mlflow)
     mlflow.set_tracking_uri = lambda uri: set_tracking_uri(route(uri))
     mlflow.set_registry_uri = lambda uri: set_registry_uri(route(uri))
     mlflow.MlflowClient = mlflow.tracking.MlflowClient = MlflowClient
     SqlAlchemyStore.create_experiment = create_workspace_experiment
+
+
+def _unity_catalog_models(mlflow) -> None:
+    """Every model registered on the fake workspace goes to Unity Catalog (the tasks use `databricks-uc`).
+    MLflow's UC client refuses a model version without a full signature before any call
+    (mlflow/store/_unity_catalog/registry/rest_store.py: create_model_version -> _validate_model_signature:
+    "All models in the Unity Catalog must be logged with a model signature containing both input and
+    output type specifications"); its own check runs here, on the same downloaded model."""
+    from mlflow.store._unity_catalog.registry.rest_store import UcModelRegistryStore
+    from mlflow.store.model_registry.sqlalchemy_store import SqlAlchemyStore as RegistryStore
+
+    create_model_version = RegistryStore.create_model_version
+
+    def create_uc_model_version(self, name, source, run_id=None, tags=None, run_link=None, description=None,
+                                local_model_path=None, model_id=None):
+        with tempfile.TemporaryDirectory() as folder:
+            local = local_model_path or mlflow.artifacts.download_artifacts(artifact_uri=source, dst_path=folder)
+            UcModelRegistryStore._validate_model_signature(None, local)
+        return create_model_version(self, name, source, run_id=run_id, tags=tags, run_link=run_link,
+                                    description=description, local_model_path=local_model_path, model_id=model_id)
+
+    RegistryStore.create_model_version = create_uc_model_version
 
 
 def _is_workspace_folder(path: str) -> bool:
