@@ -121,7 +121,19 @@ def test_pipes_temp_folders_are_removed_from_the_volume(workspace, tmp_path):
     assert not pipes_tmp.exists() or not any(pipes_tmp.iterdir())
 
 
+@pytest.fixture
+def prompt_end_of_messages(monkeypatch):
+    """A run that ends without closing Pipes (cancelled, crashed) makes Dagster's message reader wait
+    10 s for messages that may still be on their way through cloud storage
+    (dagster/_core/pipes/utils.py WAIT_FOR_LOGS_AFTER_EXECUTION_INTERVAL); the fake's volume is a
+    local folder, where they never lag."""
+    import dagster._core.pipes.utils as pipes_utils
+
+    monkeypatch.setattr(pipes_utils, "WAIT_FOR_LOGS_AFTER_EXECUTION_INTERVAL", 1)
+
+
 @pytest.mark.slow
+@pytest.mark.usefixtures("prompt_end_of_messages")
 def test_interrupting_the_asset_cancels_the_databricks_run(workspace, tmp_path):
     def interrupt_when_running():
         deadline = time.time() + 60
@@ -142,6 +154,7 @@ def test_interrupting_the_asset_cancels_the_databricks_run(workspace, tmp_path):
 
 
 @pytest.mark.slow
+@pytest.mark.usefixtures("prompt_end_of_messages")
 def test_a_failing_task_fails_the_asset_with_the_task_error(workspace, tmp_path):
     @asset
     def broken(context: AssetExecutionContext, task_runner: DatabricksTaskRunner):
