@@ -47,7 +47,7 @@ from sklearn.dummy import DummyRegressor
 
 mlflow.set_tracking_uri("databricks")
 mlflow.set_registry_uri("databricks-uc")
-mlflow.set_experiment("/Shared/uc_rule/models")
+mlflow.set_experiment("/Shared/nowhere/fare_predictor")
 model = DummyRegressor().fit([[1.0], [2.0]], [3.0, 4.0])
 with mlflow.start_run():
     try:
@@ -118,17 +118,12 @@ def test_a_dependency_replacing_a_base_package_across_a_major_version_fails_the_
     assert state.result_state == jobs.RunResultState.FAILED and "No matching distribution found for pandas==3.0.0" in state.state_message
 
 
-def test_an_experiment_needs_an_existing_workspace_folder(serverless):
+def test_an_experiment_needs_an_existing_workspace_folder_and_a_uc_model_a_signature(serverless):
     client = WorkspaceClient()
     state = run(client, EXPERIMENT_IN_A_MISSING_FOLDER, "5", [])
     assert state.result_state == jobs.RunResultState.FAILED
     assert "RESOURCE_DOES_NOT_EXIST" in state.state_message and "/Shared/nowhere" in state.state_message
     client.workspace.mkdirs("/Shared/nowhere")
-    assert run(client, EXPERIMENT_IN_A_MISSING_FOLDER, "5", []).result_state == jobs.RunResultState.SUCCESS
-
-
-def test_unity_catalog_refuses_a_model_version_without_a_signature(serverless):
-    client = WorkspaceClient()
-    client.workspace.mkdirs("/Shared/uc_rule")
+    # In the folder now: the experiment is set, and Unity Catalog refuses a version without a signature.
     state = run(client, UC_MODEL_REGISTRATIONS, "5", [])
     assert state.result_state == jobs.RunResultState.SUCCESS, state.state_message
