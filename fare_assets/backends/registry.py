@@ -6,6 +6,11 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from contextlib import closing
+from pathlib import Path
+from urllib.parse import urlparse
+from urllib.request import url2pathname
+
+from fare_assets.backends.model_cache import ModelCache
 
 LOAD_ATTEMPTS = 4
 # "No such alias" and "no such model" are the only answers that mean "no Champion yet": MLflow's
@@ -68,6 +73,26 @@ class MlflowRegistry:
     def set_alias(self, alias: str, version: int) -> None:
         self.client().set_registered_model_alias(self.model_name, alias, str(version))
 
+    def versions_tagged(self, key: str, value: str) -> list[int]:
+        """Every registered version whose tag `key` is `value`."""
+        versions = self.client().search_model_versions(f"name = '{self.model_name}'")
+        return sorted(int(v.version) for v in versions if v.tags.get(key) == value)
+
+    def version_tags(self, version: int) -> dict[str, str]:
+        return dict(self.client().get_model_version(self.model_name, str(version)).tags)
+
+    def version_location(self, version: int) -> tuple[str, str] | None:
+        """(status, download URI) of a registered version; None if there is no such version."""
+        from mlflow.exceptions import MlflowException
+
+        try:
+            record = self.client().get_model_version(self.model_name, str(version))
+        except MlflowException as error:
+            if means_absent(error):
+                return None
+            raise
+        return record.status, self.client().get_model_version_download_uri(self.model_name, str(version))
+
     def tag_version(self, version: int, tags: dict) -> None:
         client = self.client()
         for key, value in tags.items():
@@ -98,6 +123,8 @@ class MlflowRegistry:
 class SqliteRegistry(MlflowRegistry):
     """The local registry, whose aliases are read straight from its sqlite file: `fare-assets status`
     and replay's bookkeeping answer in milliseconds instead of importing MLflow (about 3 s here).
+    Loaded versions are kept in a ModelCache in the home (`cache/models`), so that each task does
+    not pay MLflow's and skops' imports again for a version already loaded once.
     Everything else, and any sqlite schema we do not recognise, goes through MLflow."""
 
     lock_timeout_seconds = 30.0
@@ -105,18 +132,88 @@ class SqliteRegistry(MlflowRegistry):
     def __init__(self, db_path, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.db_path = db_path
+        self.model_cache = ModelCache(db_path.parent / "cache" / "models")
 
-    def alias_version(self, alias: str) -> int | None:
+    def _read_one(self, sql: str, params: tuple, what: str):
+        rows = self._read_all(sql, params, what)
+        return rows if rows is _SCHEMA_UNKNOWN else next(iter(rows), None)
+
+    def _read_all(self, sql: str, params: tuple, what: str):
+        """Rows of the registry's sqlite file, read-only; _SCHEMA_UNKNOWN if its tables differ from ours
+        (no registry file yet reads as no rows, and creates nothing)."""
         import sqlite3
 
         if not self.db_path.exists():
-            return None  # a home with no registry yet: read without creating one
+            return []
         try:
             with closing(sqlite3.connect(f"{self.db_path.as_uri()}?mode=ro", uri=True, timeout=self.lock_timeout_seconds)) as db:
-                row = db.execute("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
-                                 (self.model_name, alias)).fetchone()
+                return db.execute(sql, params).fetchall()
         except sqlite3.OperationalError as error:
             if "no such table" in str(error) or "no such column" in str(error):
-                return super().alias_version(alias)
-            raise RegistryUnavailable(f"could not read alias {alias} of {self.model_name} from {self.db_path}: {error}") from error
+                return _SCHEMA_UNKNOWN
+            raise RegistryUnavailable(f"could not read {what} of {self.model_name} from {self.db_path}: {error}") from error
+
+    def alias_version(self, alias: str) -> int | None:
+        row = self._read_one("SELECT version FROM registered_model_aliases WHERE name = ? AND alias = ?",
+                             (self.model_name, alias), f"alias {alias}")
+        if row is _SCHEMA_UNKNOWN:
+            return super().alias_version(alias)
         return int(row[0]) if row else None
+
+    def versions_tagged(self, key: str, value: str) -> list[int]:
+        rows = self._read_all("SELECT t.version FROM model_version_tags t JOIN model_versions v "
+                              "ON v.name = t.name AND v.version = t.version WHERE t.name = ? AND t.key = ? "
+                              f"AND t.value = ? AND {_NOT_DELETED}", (self.model_name, key, value), f"versions tagged {key}")
+        if rows is _SCHEMA_UNKNOWN:
+            return super().versions_tagged(key, value)
+        return sorted(int(version) for (version,) in rows)
+
+    def version_tags(self, version: int) -> dict[str, str]:
+        rows = self._read_all("SELECT key, value FROM model_version_tags WHERE name = ? AND version = ?",
+                              (self.model_name, version), f"tags of version {version}")
+        if rows is _SCHEMA_UNKNOWN:
+            return super().version_tags(version)
+        return dict(rows)
+
+    def version_location(self, version: int) -> tuple[str, str] | None:
+        # As MLflow's sqlite store answers get_model_version_download_uri: storage_location or source
+        # (mlflow/store/model_registry/sqlalchemy_store.py).
+        row = self._read_one(f"SELECT status, COALESCE(NULLIF(storage_location, ''), source) FROM model_versions v "
+                             f"WHERE name = ? AND version = ? AND {_NOT_DELETED}", (self.model_name, version),
+                             f"version {version}")
+        if row is _SCHEMA_UNKNOWN:
+            return super().version_location(version)
+        return (row[0], row[1]) if row else None
+
+    def load_version(self, version: int, sleep=time.sleep):
+        model_file = self._model_file(version)
+        if model_file is None:
+            return super().load_version(version, sleep)
+        model = self.model_cache.get(self.model_name, version, model_file)
+        if model is None:
+            model = super().load_version(version, sleep)
+            self.model_cache.put(self.model_name, version, model_file, model)
+        return model
+
+    def _model_file(self, version: int) -> Path | None:
+        """The version's serialized model, found from its storage location and its MLmodel file; None
+        when anything is missing or unexpected (MLflow then loads it, or says what is wrong)."""
+        row = self._read_one(f"SELECT storage_location FROM model_versions v WHERE name = ? AND version = ? AND {_NOT_DELETED}",
+                             (self.model_name, version), f"version {version}")
+        if row is _SCHEMA_UNKNOWN or not row or not str(row[0]).startswith("file://"):
+            return None
+        folder = Path(url2pathname(urlparse(row[0]).path))
+        try:
+            import yaml
+
+            flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["sklearn"]
+            model_file = folder / flavor["pickled_model"]
+        except (OSError, KeyError, TypeError, yaml.YAMLError):
+            return None
+        return model_file if model_file.is_file() else None
+
+
+_SCHEMA_UNKNOWN = object()
+# MLflow keeps a deleted version's row, marked with this stage (mlflow/entities/model_registry/model_version_stages.py
+# STAGE_DELETED_INTERNAL), and leaves it out of every search: so do we.
+_NOT_DELETED = "v.current_stage != 'Deleted_Internal'"

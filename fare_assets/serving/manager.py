@@ -131,18 +131,16 @@ class LocalEndpoint:
     def _resolve(self, version: int) -> str:
         """The version's artifact location, read from the registry once, here: the server is told
         exactly what to load and never looks up an alias."""
-        from mlflow import MlflowClient
-        from mlflow.exceptions import MlflowException
+        from fare_assets.backends.local import LocalTarget
 
         name = self.settings.registered_model_name
-        client = MlflowClient(self.settings.local_mlflow_uri, self.settings.local_mlflow_uri)
-        try:
-            record = client.get_model_version(name, str(version))
-            if record.status != "READY":
-                raise EndpointError(f"{name} version {version} is {record.status}, not READY")
-            return client.get_model_version_download_uri(name, str(version))
-        except MlflowException as error:
-            raise EndpointError(f"{name} version {version} cannot be deployed: {error.message}") from None
+        found = LocalTarget(self.settings).registry().version_location(version)
+        if found is None:
+            raise EndpointError(f"{name} version {version} cannot be deployed: it is not found in the registry")
+        status, location = found
+        if status != "READY":
+            raise EndpointError(f"{name} version {version} is {status}, not READY")
+        return location
 
     def _running(self) -> dict | None:
         """The live server's state, or None after cleaning up a crashed or hung one."""

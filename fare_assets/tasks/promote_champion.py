@@ -32,7 +32,8 @@ def main() -> None:
         if champion_version is not None and champion_version != challenger_version:
             champion = registry.load_version(champion_version).predict(inputs)
         decision = decide_champion(actual, challenger, champion)
-        if champion_version == challenger_version:
+        already_champion = champion_version == challenger_version
+        if already_champion:
             decision = replace(decision, promote=False, reason=f"version {challenger_version} is already the Champion")
         if decision.promote and champion_version != challenger_version:
             registry.set_alias(CHAMPION, challenger_version)
@@ -40,7 +41,8 @@ def main() -> None:
         context.log.info(f"{'promoted' if decision.promote else 'kept the Champion'}: {decision.reason}; "
                          f"Champion is v{champion_version}")
         summary = {k: rounded(v) for k, v in decision.as_dict().items()}
-        registry.tag_version(challenger_version, {f"champion_decision_{k}": v for k, v in summary.items() if v is not None})
+        if not already_champion:  # its tags keep the decision that made it Champion
+            registry.tag_version(challenger_version, {f"champion_decision_{k}": v for k, v in summary.items() if v is not None})
         context.report_asset_materialization(
             metadata={
                 "champion_version": champion_version,

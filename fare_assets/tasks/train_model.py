@@ -5,17 +5,12 @@ from __future__ import annotations
 import logging
 import warnings
 
-import mlflow
-import mlflow.sklearn
 import pandas as pd
-from mlflow.models import infer_signature
 
 from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import CHALLENGER, FEATURE_TABLE
-from fare_assets.ml.evaluation import regression_metrics
 from fare_assets.ml.features import feature_columns, model_inputs
 from fare_assets.ml.schema import LABEL, PICKUP_TIME
-from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, search_model
 from fare_assets.tasks.common import as_json, holdout_slice, window_of
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
@@ -32,6 +27,18 @@ def main() -> None:
         settings = task_settings(context)
         target = open_target(settings)
         registry = target.registry()
+        # Decided before MLflow is imported or the table read: an unchanged pair costs neither.
+        key = training_key(param(context, "feature_data_version"), param(context, "code_version"), settings)
+        if key and (reused := max(registry.versions_tagged(TRAINING_KEY_TAG, key), default=None)) is not None:
+            report_reuse(context, registry, reused, key)
+            return
+        import mlflow
+        import mlflow.sklearn
+        from mlflow.models import infer_signature
+
+        from fare_assets.ml.evaluation import regression_metrics
+        from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, search_model
+
         registry.connect()
         columns = feature_columns(settings.location_features)
         # Only what training uses: at millions of rows the trip ids alone cost gigabytes.
@@ -39,10 +46,6 @@ def main() -> None:
             FEATURE_TABLE, columns=[PICKUP_TIME, *columns, LABEL, "window_start", "window_end"])
         if features is None or features.empty:
             raise ValueError("feature_table is empty or missing: materialize feature_table first")
-        key = training_key(param(context, "feature_data_version"), param(context, "code_version"), settings)
-        if key and (reused := trained_version(registry, key)) is not None:
-            report_reuse(context, registry, reused, key)
-            return
         fit_rows, holdout = holdout_slice(features)
         context.log.info(f"training on {len(fit_rows):,} trips, judging on the newest {len(holdout):,}")
         window_start, window_end = window_of(features)
@@ -104,17 +107,11 @@ def training_key(data_version: str | None, code_version: str | None, settings) -
     return f"data {data_version} code {code_version} locations {settings.location_features}"
 
 
-def trained_version(registry, key: str) -> int | None:
-    """The newest registered version trained from exactly this key, if any."""
-    versions = registry.client().search_model_versions(f"name = '{registry.model_name}'")
-    matching = [int(v.version) for v in versions if v.tags.get(TRAINING_KEY_TAG) == key]
-    return max(matching, default=None)
-
-
 def report_reuse(context, registry, version: int, key: str) -> None:
-    registry.set_alias(CHALLENGER, version)
+    if registry.alias_version(CHALLENGER) != version:
+        registry.set_alias(CHALLENGER, version)
     context.log.info(f"reused version {version}: it was trained on the same feature table with the same code")
-    tags = registry.client().get_model_version(registry.model_name, str(version)).tags
+    tags = registry.version_tags(version)
     context.report_asset_materialization(
         metadata={
             "version": version, "registered_model": registry.model_name, "reused": True,
