@@ -11,7 +11,8 @@ holds about as many, and the files hold about 2 x size trips: a window never is 
 Each step runs in a fresh subprocess (`--step`), so its peak RSS (from wait4) is its own:
 - build: the build_features task's work: read the training window, clean, featurize, overwrite
   the Delta feature table.
-- train: read the feature table, the holdout split, search_model (its search and refit).
+- train: read the feature table's training columns (as the task does), the holdout split,
+  search_model (its search and refit).
 - score: PandasBatchScorer.score on the window after the training window: read, clean,
   featurize, predict with the trained model, insert into an empty Delta predictions table.
 
@@ -120,10 +121,10 @@ def step_train(home: Path, data: Path) -> dict:
     from fare_assets.ml.evaluation import regression_metrics
     from fare_assets.ml.features import feature_columns, model_inputs
     from fare_assets.ml.training import search_model
-    from fare_assets.tasks.common import holdout_slice
+    from fare_assets.tasks.common import holdout_slice, training_rows
 
     started = time.perf_counter()
-    features = LocalTableStore(home / "lakehouse").read("feature_table")
+    features = training_rows(LocalTableStore(home / "lakehouse"), include_location=False)  # as the task reads it
     fit_rows, holdout = holdout_slice(features)
     search = search_model(model_inputs(fit_rows), fit_rows["fare_amount"].to_numpy(), feature_columns())
     mae = regression_metrics(holdout["fare_amount"].to_numpy(), search.model.predict(model_inputs(holdout)))["mae"]

@@ -16,6 +16,20 @@ def holdout_slice(features: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
     return time_ordered_split(features, PICKUP_TIME, HOLDOUT_FRACTION)
 
 
+def training_rows(store, include_location: bool) -> pd.DataFrame:
+    """The feature table as training reads it: only the columns it uses (at millions of rows the
+    trip ids alone cost gigabytes). Shared with benchmarks/scale.py, which measures this read."""
+    from fare_assets.backends.interfaces import FEATURE_TABLE
+    from fare_assets.ml.features import feature_columns
+    from fare_assets.ml.schema import LABEL
+
+    features = store.read(FEATURE_TABLE, columns=[PICKUP_TIME, *feature_columns(include_location), LABEL,
+                                                  "window_start", "window_end"])
+    if features is None or features.empty:
+        raise ValueError("feature_table is empty or missing: materialize feature_table first")
+    return features
+
+
 def window_of(features: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:
     """The training window a feature table was built from."""
     return pd.Timestamp(features["window_start"].iloc[0]), pd.Timestamp(features["window_end"].iloc[0])

@@ -8,10 +8,10 @@ import warnings
 import pandas as pd
 
 from fare_assets.backends import open_target
-from fare_assets.backends.interfaces import CHALLENGER, FEATURE_TABLE
+from fare_assets.backends.interfaces import CHALLENGER
 from fare_assets.ml.features import feature_columns, model_inputs
-from fare_assets.ml.schema import LABEL, PICKUP_TIME
-from fare_assets.tasks.common import as_json, holdout_slice, window_of
+from fare_assets.ml.schema import LABEL
+from fare_assets.tasks.common import as_json, holdout_slice, training_rows, window_of
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
 # Nothing here a user can act on: MLflow hints that integer inputs cannot hold missing values (the
@@ -41,11 +41,7 @@ def main() -> None:
 
         registry.connect()
         columns = feature_columns(settings.location_features)
-        # Only what training uses: at millions of rows the trip ids alone cost gigabytes.
-        features = target.table_store().read(
-            FEATURE_TABLE, columns=[PICKUP_TIME, *columns, LABEL, "window_start", "window_end"])
-        if features is None or features.empty:
-            raise ValueError("feature_table is empty or missing: materialize feature_table first")
+        features = training_rows(target.table_store(), settings.location_features)
         fit_rows, holdout = holdout_slice(features)
         context.log.info(f"training on {len(fit_rows):,} trips, judging on the newest {len(holdout):,}")
         window_start, window_end = window_of(features)
