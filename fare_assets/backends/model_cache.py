@@ -6,6 +6,8 @@ An entry is written only after the version loaded through MLflow (with skops' ch
 into the same home as the registry and its artifacts, and it names the sha256 of the version's
 model file and the scikit-learn it was pickled with. An entry whose model file changed or vanished,
 or that another scikit-learn wrote, is ignored: loading then behaves exactly as without the cache.
+Unlike the skops file, a pickle runs code when loaded; its files are the user's own (mode 0600, in
+the home beside the registry), so whoever could change them could as well change the project's code.
 """
 
 from __future__ import annotations
