@@ -47,7 +47,7 @@ class ModelCache:
                 return None
             with open(pickled, "rb") as cached:
                 return pickle.load(cached)  # noqa: S301 - written by put() below, after skops loaded it
-        except (OSError, ValueError, pickle.UnpicklingError, EOFError):
+        except Exception:  # noqa: BLE001 - a missing, partial or unreadable entry means: load through MLflow
             return None
 
     def put(self, model_name: str, version: int, model_file: Path, model) -> None:
