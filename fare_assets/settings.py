@@ -229,7 +229,11 @@ class Settings:
     @property
     def local_mlflow_uri(self) -> str:
         """The home's sqlite tracking store and registry (the local target's MLflow)."""
-        return f"sqlite:///{self.home / 'mlflow.db'}"
+        return f"sqlite:///{self.local_mlflow_db}"
+
+    @property
+    def local_mlflow_db(self) -> Path:
+        return self.home / "mlflow.db"
 
     @property
     def artifact_location(self) -> str:

@@ -40,7 +40,7 @@ class LocalTarget:
 
     def registry(self) -> MlflowRegistry:
         s = self.settings
-        return SqliteRegistry(s.home / "mlflow.db", s.registered_model_name, s.local_mlflow_uri, s.local_mlflow_uri,
+        return SqliteRegistry(s.local_mlflow_db, s.registered_model_name, s.local_mlflow_uri, s.local_mlflow_uri,
                               experiment=self._experiment,
                               link=lambda experiment, run: f"{s.mlflow_ui}/#/experiments/{experiment}/runs/{run}")
 

@@ -134,6 +134,16 @@ class SqliteRegistry(MlflowRegistry):
         self.db_path = db_path
         self.model_cache = ModelCache(db_path.parent / "cache" / "models")
 
+    @classmethod
+    def reader(cls, settings) -> SqliteRegistry:
+        """The local registry for reading versions, aliases and tags (the endpoint manager's use):
+        it has no experiment to log runs to, and no UI links."""
+        def no_runs(*_):
+            raise RuntimeError("SqliteRegistry.reader() is for reading the registry, not for logging runs")
+
+        uri = settings.local_mlflow_uri
+        return cls(settings.local_mlflow_db, settings.registered_model_name, uri, uri, experiment=no_runs, link=no_runs)
+
     def _read_one(self, sql: str, params: tuple, what: str):
         rows = self._read_all(sql, params, what)
         return rows if rows is _SCHEMA_UNKNOWN else next(iter(rows), None)

@@ -131,10 +131,10 @@ class LocalEndpoint:
     def _resolve(self, version: int) -> str:
         """The version's artifact location, read from the registry once, here: the server is told
         exactly what to load and never looks up an alias."""
-        from fare_assets.backends.local import LocalTarget
+        from fare_assets.backends.registry import SqliteRegistry
 
         name = self.settings.registered_model_name
-        found = LocalTarget(self.settings).registry().version_location(version)
+        found = SqliteRegistry.reader(self.settings).version_location(version)
         if found is None:
             raise EndpointError(f"{name} version {version} cannot be deployed: it is not found in the registry")
         status, location = found
