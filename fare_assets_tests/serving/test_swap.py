@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from fare_assets.serving.manager import EndpointError
-from fare_assets_tests.serving.conftest import read_metrics, sample_rows, served_version, wait_until
+from fare_assets_tests.serving.conftest import access_log_after, read_metrics, sample_rows, served_version, wait_until
 
 ROWS = sample_rows(4, seed=21)
 LOAD_THREADS = 4
@@ -146,21 +146,13 @@ def test_metrics_count_each_request_by_route_and_status_and_show_the_served_vers
 
 
 def test_the_access_log_has_one_json_line_per_request_with_latency(endpoint, http, invocations):
-    import json
-
-    import time
-
+    offset = endpoint.paths.access_log.stat().st_size
     http.post(invocations, json={"dataframe_records": ROWS})
     http.post(invocations, json={"dataframe_records": [{"pickup_hour": 3}]})
 
-    # A request is logged just after its answer is sent (its latency includes sending): wait for the line.
-    deadline = time.monotonic() + 10
-    while True:
-        last = [json.loads(line) for line in endpoint.paths.access_log.read_text().splitlines()[-2:]]
-        if (last and last[-1]["status"] == 400) or time.monotonic() > deadline:
-            break
-        time.sleep(0.02)
-
-    assert [(r["status"], r["rows"], r["path"]) for r in last] == [(200, 4, invocations), (400, 0, invocations)]
-    assert all(r["ms"] > 0 and r["version"] >= 1 for r in last)
-    assert "missing field" in last[1]["error"]
+    # A request is logged just after its answer is sent (its latency includes sending).
+    wait_until(lambda: len(access_log_after(endpoint, offset)) >= 2, "both requests in the access log")
+    logged = access_log_after(endpoint, offset)
+    assert [(r["status"], r["rows"], r["path"]) for r in logged] == [(200, 4, invocations), (400, 0, invocations)]
+    assert all(r["ms"] > 0 and r["version"] >= 1 for r in logged)
+    assert "missing field" in logged[1]["error"]
