@@ -61,13 +61,16 @@ class UnityCatalogTripSource(TripSource):
         rows left out) less the allowed lateness."""
         from fare_assets.clock import table_horizon
 
-        if self.settings.data_horizon is not None:
-            return pd.Timestamp(self.settings.data_horizon)
+        configured = self.settings.data_horizon
+        newest = None if configured is not None else self._newest_pickup()  # a configured one saves the query
+        return table_horizon(newest, self.settings.allowed_lateness, configured)
+
+    def _newest_pickup(self) -> pd.Timestamp | None:
         from pyspark.sql import functions as F
 
         pickup = F.col(self._pickup_column()).cast("timestamp")
         newest = self._raw().where(pickup <= F.current_timestamp()).select(F.max(pickup)).first()[0]
-        return table_horizon(pd.Timestamp(newest) if newest is not None else None, self.settings.allowed_lateness)
+        return pd.Timestamp(newest) if newest is not None else None
 
     def extent(self) -> tuple[pd.Timestamp, pd.Timestamp]:
         from pyspark.sql import functions as F
