@@ -35,7 +35,7 @@ def main() -> None:
         already_champion = champion_version == challenger_version
         if already_champion:
             decision = replace(decision, promote=False, reason=f"version {challenger_version} is already the Champion")
-        if decision.promote and champion_version != challenger_version:
+        if decision.promote:
             registry.set_alias(CHAMPION, challenger_version)
             champion_version = challenger_version
         context.log.info(f"{'promoted' if decision.promote else 'kept the Champion'}: {decision.reason}; "
