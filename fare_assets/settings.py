@@ -51,21 +51,20 @@ def format_duration(value: timedelta) -> str:
 
 
 def _parse_date(name: str, raw: str | None) -> date | None:
-    if raw in (None, ""):
-        return None
-    try:
-        return date.fromisoformat(raw.strip())
-    except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an ISO date: write YYYY-MM-DD") from None
+    return _parse_iso(name, raw, date, "an ISO date: write YYYY-MM-DD")
 
 
 def _parse_datetime(name: str, raw: str | None) -> datetime | None:
+    return _parse_iso(name, raw, datetime, "an ISO date or date-time: write YYYY-MM-DD[THH:MM]")
+
+
+def _parse_iso(name: str, raw: str | None, kind: type[date], form: str):
     if raw in (None, ""):
         return None
     try:
-        return datetime.fromisoformat(raw.strip())
+        return kind.fromisoformat(raw.strip())
     except ValueError:
-        raise SettingsError(f"{name}={raw!r} is not an ISO date or date-time: write YYYY-MM-DD[THH:MM]") from None
+        raise SettingsError(f"{name}={raw!r} is not {form}") from None
 
 
 def _parse_bool(name: str, raw: str) -> bool:
@@ -234,6 +233,11 @@ class Settings:
     @property
     def local_mlflow_db(self) -> Path:
         return self.home / "mlflow.db"
+
+    @property
+    def model_cache_dir(self) -> Path:
+        """Registered versions the local target has loaded once (backends/model_cache.py)."""
+        return self.home / "cache" / "models"
 
     @property
     def artifact_location(self) -> str:

@@ -7,6 +7,7 @@ import pandas as pd
 
 from fare_assets.backends.delta_tables import LocalTableStore
 from fare_assets.backends.interfaces import PREDICTIONS_TABLE, BatchResult
+from fare_assets.backends.model_cache import ModelCache
 from fare_assets.backends.registry import MlflowRegistry, SqliteRegistry
 from fare_assets.ml.features import load_features, model_inputs
 from fare_assets.ml.schema import LABEL, TRIP_ID
@@ -42,7 +43,8 @@ class LocalTarget:
         s = self.settings
         return SqliteRegistry(s.local_mlflow_db, s.registered_model_name, s.local_mlflow_uri, s.local_mlflow_uri,
                               experiment=self._experiment,
-                              link=lambda experiment, run: f"{s.mlflow_ui}/#/experiments/{experiment}/runs/{run}")
+                              link=lambda experiment, run: f"{s.mlflow_ui}/#/experiments/{experiment}/runs/{run}",
+                              model_cache=ModelCache(s.model_cache_dir))
 
     def _experiment(self) -> str:
         import mlflow

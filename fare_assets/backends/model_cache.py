@@ -17,7 +17,20 @@ import json
 import os
 import pickle
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+
+def sklearn_model_file(folder: Path) -> Path | None:
+    """The serialized estimator of an MLflow sklearn model folder, named by its MLmodel file; None
+    when the folder is not one (the caller then loads through MLflow, which says what is wrong)."""
+    import yaml
+
+    try:
+        model_file = folder / yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["sklearn"]["pickled_model"]
+    except (OSError, KeyError, TypeError, yaml.YAMLError):
+        return None
+    return model_file if model_file.is_file() else None
 
 
 def file_digest(path: Path) -> str:
@@ -49,6 +62,14 @@ class ModelCache:
                 return pickle.load(cached)  # noqa: S301 - written by put() below, after skops loaded it
         except Exception:  # noqa: BLE001 - a missing, partial or unreadable entry means: load through MLflow
             return None
+
+    def load(self, model_name: str, version: int, model_file: Path, load_through_mlflow: Callable[[], object]):
+        """The cached estimator, else `load_through_mlflow()`, then kept for the next load."""
+        model = self.get(model_name, version, model_file)
+        if model is None:
+            model = load_through_mlflow()
+            self.put(model_name, version, model_file, model)
+        return model
 
     def put(self, model_name: str, version: int, model_file: Path, model) -> None:
         """Best effort: a home we cannot write to still loads every version through MLflow."""

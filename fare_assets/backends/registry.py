@@ -10,7 +10,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 from urllib.request import url2pathname
 
-from fare_assets.backends.model_cache import ModelCache
+from fare_assets.backends.model_cache import ModelCache, sklearn_model_file
 
 LOAD_ATTEMPTS = 4
 # "No such alias" and "no such model" are the only answers that mean "no Champion yet": MLflow's
@@ -129,10 +129,10 @@ class SqliteRegistry(MlflowRegistry):
 
     lock_timeout_seconds = 30.0
 
-    def __init__(self, db_path, *args, **kwargs):
+    def __init__(self, db_path, *args, model_cache: ModelCache, **kwargs):
         super().__init__(*args, **kwargs)
         self.db_path = db_path
-        self.model_cache = ModelCache(db_path.parent / "cache" / "models")
+        self.model_cache = model_cache
 
     @classmethod
     def reader(cls, settings) -> SqliteRegistry:
@@ -142,7 +142,8 @@ class SqliteRegistry(MlflowRegistry):
             raise RuntimeError("SqliteRegistry.reader() is for reading the registry, not for logging runs")
 
         uri = settings.local_mlflow_uri
-        return cls(settings.local_mlflow_db, settings.registered_model_name, uri, uri, experiment=no_runs, link=no_runs)
+        return cls(settings.local_mlflow_db, settings.registered_model_name, uri, uri, experiment=no_runs, link=no_runs,
+                   model_cache=ModelCache(settings.model_cache_dir))
 
     def _read_one(self, sql: str, params: tuple, what: str):
         rows = self._read_all(sql, params, what)
@@ -199,28 +200,17 @@ class SqliteRegistry(MlflowRegistry):
         model_file = self._model_file(version)
         if model_file is None:
             return super().load_version(version, sleep)
-        model = self.model_cache.get(self.model_name, version, model_file)
-        if model is None:
-            model = super().load_version(version, sleep)
-            self.model_cache.put(self.model_name, version, model_file, model)
-        return model
+        return self.model_cache.load(self.model_name, version, model_file,
+                                     lambda: MlflowRegistry.load_version(self, version, sleep))
 
     def _model_file(self, version: int) -> Path | None:
-        """The version's serialized model, found from its storage location and its MLmodel file; None
-        when anything is missing or unexpected (MLflow then loads it, or says what is wrong)."""
+        """The version's serialized model, found from its storage location; None when anything is
+        missing or unexpected (MLflow then loads it, or says what is wrong)."""
         row = self._read_one(f"SELECT storage_location FROM model_versions v WHERE name = ? AND version = ? AND {_NOT_DELETED}",
                              (self.model_name, version), f"version {version}")
         if row is _SCHEMA_UNKNOWN or not row or not str(row[0]).startswith("file://"):
             return None
-        folder = Path(url2pathname(urlparse(row[0]).path))
-        try:
-            import yaml
-
-            flavor = yaml.safe_load((folder / "MLmodel").read_text())["flavors"]["sklearn"]
-            model_file = folder / flavor["pickled_model"]
-        except (OSError, KeyError, TypeError, yaml.YAMLError):
-            return None
-        return model_file if model_file.is_file() else None
+        return sklearn_model_file(Path(url2pathname(urlparse(row[0]).path)))
 
 
 _SCHEMA_UNKNOWN = object()

@@ -99,13 +99,14 @@ def main(argv: list[str] | None = None) -> int:
 
     import uvicorn
 
+    from fare_assets.backends.model_cache import ModelCache
     from fare_assets.serving.app import EndpointApp
     from fare_assets.serving.limits import Limits, protocol_class
     from fare_assets.serving.metrics import AccessLog
     from fare_assets.serving.model import ModelRejected, load_version
 
-    loader = partial(load_version, settings.registered_model_name,
-                     tracking_uri=settings.local_mlflow_uri, registry_uri=settings.local_mlflow_uri)
+    loader = partial(load_version, settings.registered_model_name, tracking_uri=settings.local_mlflow_uri,
+                     registry_uri=settings.local_mlflow_uri, cache=ModelCache(settings.model_cache_dir))
     try:
         served = loader(args.version, args.source)
     except ModelRejected as rejected:
