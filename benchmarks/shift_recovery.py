@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from fare_assets.backends import open_target
-from fare_assets.ml.features import load_features, model_inputs
+from fare_assets.ml.features import inputs_for, load_features
 from fare_assets.ml.schema import LABEL, PICKUP_TIME
 from fare_assets.ml.shifts import apply_shift, write_shifted
 from fare_assets.ml.sources import read_trip_file
@@ -156,10 +156,10 @@ def mean_mae(steps: list[dict]) -> float | None:
 def same_trips(settings: Settings, takeover: pd.Timestamp, old: int, new: int) -> dict:
     """MAE of the new and the old Champion on the same trips: the four weeks after the takeover."""
     target = open_target(settings)
-    features, _ = load_features(target.trip_source(), takeover, takeover + AFTER, settings.location_features)
-    inputs, actual = model_inputs(features, settings.location_features), features[LABEL].to_numpy()
-    registry = target.registry()
-    mae = {v: float(np.mean(np.abs(registry.load_version(v).predict(inputs) - actual))) for v in (old, new)}
+    features, _ = load_features(target.trip_source(), takeover, takeover + AFTER, settings.with_locations)
+    actual, registry = features[LABEL].to_numpy(), target.registry()
+    models = {v: registry.load_version(v) for v in (old, new)}
+    mae = {v: float(np.mean(np.abs(model.predict(inputs_for(model, features)) - actual))) for v, model in models.items()}
     ratio = mae[new] / mae[old]
     return {"judged_trips": len(features), "judged_from": str(takeover), "new_version": new,
             "mae_new": round(mae[new], 3), "mae_old": round(mae[old], 3), "ratio": round(ratio, 3),

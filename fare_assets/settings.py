@@ -67,13 +67,15 @@ def _parse_iso(name: str, raw: str | None, kind: type[date], form: str):
         raise SettingsError(f"{name}={raw!r} is not {form}") from None
 
 
-def _parse_bool(name: str, raw: str) -> bool:
+def _parse_auto_bool(name: str, raw: str) -> bool | None:
     lowered = raw.strip().lower()
+    if lowered in ("auto", ""):
+        return None
     if lowered in ("1", "true", "yes", "on"):
         return True
-    if lowered in ("0", "false", "no", "off", ""):
+    if lowered in ("0", "false", "no", "off"):
         return False
-    raise SettingsError(f"{name}={raw!r} is not a boolean: write true or false")
+    raise SettingsError(f"{name}={raw!r} must be auto, true or false")
 
 
 def _parse_int(name: str, raw: str, low: int, high: int) -> int:
@@ -144,7 +146,9 @@ class Settings:
     # table's newest pickup less the lateness with which trips may still arrive.
     data_horizon: datetime | None = None
     allowed_lateness: timedelta = timedelta(hours=6)
-    location_features: bool = False
+    # None is "auto": learn from pickup and dropoff zones where the trips carry them (see
+    # `with_locations`); True or False forces it.
+    location_features: bool | None = None
     serving_host: str = "127.0.0.1"
     serving_port: int = DEFAULT_SERVING_PORT
     # Where the MLflow UI of the local target is served (`uv run mlflow ui ...`): run links point there.
@@ -180,9 +184,7 @@ class Settings:
             data_horizon=_parse_datetime("FARE_ASSETS_DATA_HORIZON", get("DATA_HORIZON") or None),
             allowed_lateness=parse_duration("FARE_ASSETS_ALLOWED_LATENESS", get("ALLOWED_LATENESS", "6h")),
             retrain_days=_parse_int("FARE_ASSETS_RETRAIN_DAYS", get("RETRAIN_DAYS", "60"), 1, 3660),
-            location_features=_parse_bool(
-                "FARE_ASSETS_LOCATION_FEATURES", get("LOCATION_FEATURES", "false")
-            ),
+            location_features=_parse_auto_bool("FARE_ASSETS_LOCATION_FEATURES", get("LOCATION_FEATURES", "auto")),
             serving_host=_host("FARE_ASSETS_SERVING_HOST", get("SERVING_HOST", "127.0.0.1")),
             serving_port=_parse_int(
                 "FARE_ASSETS_SERVING_PORT", get("SERVING_PORT", str(DEFAULT_SERVING_PORT)), 1, 65535
@@ -238,6 +240,15 @@ class Settings:
     def model_cache_dir(self) -> Path:
         """Registered versions the local target has loaded once (backends/model_cache.py)."""
         return self.home / "cache" / "models"
+
+    @property
+    def with_locations(self) -> bool:
+        """Whether features carry the pickup and dropoff zones. Auto means yes on the local target
+        (synthetic trips and TLC files have zones; training leaves them out when a window has none)
+        and no on Databricks: Model Serving drops a request's missing optional columns before the
+        model sees them (MLflow's `_enforce_named_col_schema`, mlflow/models/utils.py), so a
+        location model there could not answer the exemplar's six-field request."""
+        return self.location_features if self.location_features is not None else self.target == "local"
 
     @property
     def artifact_location(self) -> str:

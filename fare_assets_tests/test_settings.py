@@ -31,7 +31,7 @@ def test_settings_survive_the_trip_to_a_task_and_back():
         ("FARE_ASSETS_TRAIN_START", "2016/01/01", "YYYY-MM-DD"),
         ("FARE_ASSETS_SERVING_PORT", "70000", "1 to 65535"),
         ("FARE_ASSETS_SCHEMA", "ml-serving", "identifier"),
-        ("FARE_ASSETS_LOCATION_FEATURES", "maybe", "true or false"),
+        ("FARE_ASSETS_LOCATION_FEATURES", "maybe", "auto, true or false"),
         ("FARE_ASSETS_BATCH_WINDOW", "99999999999d", "3660 days"),
         ("FARE_ASSETS_SERVING_HOST", "999.1.1.1", "neither an IP address"),
         ("FARE_ASSETS_SERVING_HOST", "local host", "neither an IP address"),
@@ -51,3 +51,15 @@ def test_training_window_must_not_be_empty():
 @pytest.mark.parametrize("host", ["127.0.0.1", "::1", "0.0.0.0", "localhost", "fares.internal.example"])
 def test_a_serving_host_is_an_ip_address_or_a_host_name(host):
     assert Settings.from_env({"FARE_ASSETS_SERVING_HOST": host}).serving_host == host
+
+
+@pytest.mark.parametrize(("target", "value", "with_locations"), [
+    ("local", None, True), ("local", "auto", True), ("local", "false", False),
+    # Auto is off on Databricks: Model Serving would drop a six-field request's missing zones.
+    ("databricks", None, False), ("databricks", "true", True),
+])
+def test_location_features_are_on_where_a_request_without_zones_can_still_be_answered(target, value, with_locations):
+    env = {"FARE_ASSETS_TARGET": target, **({"FARE_ASSETS_LOCATION_FEATURES": value} if value else {})}
+    settings = Settings.from_env(env)
+    assert settings.with_locations is with_locations
+    assert Settings.from_env(settings.to_env()) == settings

@@ -74,7 +74,7 @@ class DatabricksTarget:
     def batch_scorer(self, source, store, registry):
         from fare_assets.databricks.batch import SparkBatchScorer
 
-        return SparkBatchScorer(source, store, registry, self.settings.location_features)
+        return SparkBatchScorer(source, store, registry, self.settings.with_locations)
 
     def task_runner(self):
         from fare_assets.databricks.runner import DatabricksTaskRunner

@@ -9,7 +9,7 @@ from fare_assets.backends.delta_tables import LocalTableStore
 from fare_assets.backends.interfaces import PREDICTIONS_TABLE, BatchResult
 from fare_assets.backends.model_cache import ModelCache
 from fare_assets.backends.registry import MlflowRegistry, SqliteRegistry
-from fare_assets.ml.features import load_features, model_inputs
+from fare_assets.ml.features import inputs_for, load_features
 from fare_assets.ml.schema import LABEL, TRIP_ID
 from fare_assets.settings import Settings
 
@@ -63,7 +63,7 @@ class LocalTarget:
         return LocalEndpoint.from_settings(self.settings)
 
     def batch_scorer(self, source, store, registry) -> PandasBatchScorer:
-        return PandasBatchScorer(source, store, registry, self.settings.location_features)
+        return PandasBatchScorer(source, store, registry, self.settings.with_locations)
 
     def task_runner(self):
         from fare_assets.resources.task_runner import LocalTaskRunner
@@ -90,7 +90,8 @@ class PandasBatchScorer:
         if features.empty:
             return BatchResult(0, 0, rejected, None)
         scored = features.copy()
-        scored["prediction"] = self.registry.load_version(version).predict(model_inputs(features, self.include_location))
+        model = self.registry.load_version(version)
+        scored["prediction"] = model.predict(inputs_for(model, features))
         scored["model_version"] = version
         scored["scored_at"] = scored_at_now()
         inserted = self.store.insert_new(PREDICTIONS_TABLE, scored, key=TRIP_ID)

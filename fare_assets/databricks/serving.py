@@ -96,7 +96,7 @@ class DatabricksEndpoint:
         is not guaranteed when scaled to zero" (docs.databricks.com/aws/en/machine-learning/model-serving/glossary).
         The SDK waits that out: a read timeout (60 s) is retried until `retry_timeout_seconds` (300 s by
         default) has passed (databricks/sdk/_base_client.py `_is_retryable`, databricks/sdk/retries.py)."""
-        record = {c: TEST_RECORD[c] for c in feature_columns(self.settings.location_features)}
+        record = {c: TEST_RECORD[c] for c in feature_columns(self.settings.with_locations)}
         started = time.perf_counter()
         answer = self.client.serving_endpoints.query(self.name, dataframe_records=[record])
         latency = (time.perf_counter() - started) * 1000

@@ -97,7 +97,8 @@ def spark_features(trips, include_location: bool = False):
         "is_rush_hour": (~is_weekend & hour.isin(*sorted(RUSH_HOURS))).cast("long"),
     }
     if include_location:
-        columns.update({c: F.coalesce(F.col(c), F.lit(0)).cast("long") for c in LOCATION_COLUMNS})
+        # As in compute_features: a missing zone stays missing (null, NaN in pandas).
+        columns.update({c: (F.col(c) if c in trips.columns else F.lit(None)).cast("double") for c in LOCATION_COLUMNS})
     return trips.withColumns(columns)
 
 

@@ -42,8 +42,10 @@ def compute_features(trips: pd.DataFrame, include_location: bool = False) -> pd.
     )
     if include_location:
         for column in LOCATION_COLUMNS:
-            # Unknown zones become 0 so the model sees them as their own category.
-            features[column] = trips[column].astype("Int64").fillna(0).astype("int64")
+            # A trip without a zone keeps it missing (NaN): the model learns a no-location path
+            # for it, the same one a request without location fields takes.
+            known = trips[column] if column in trips else pd.Series(pd.NA, index=trips.index, dtype="Int32")
+            features[column] = known.astype("Float64").to_numpy(dtype="float64", na_value=float("nan"))
     return features
 
 
@@ -55,6 +57,20 @@ def featurize(trips: pd.DataFrame, include_location: bool = False) -> pd.DataFra
 
 def model_inputs(frame: pd.DataFrame, include_location: bool = False):
     return frame[feature_columns(include_location)].to_numpy(dtype="float64")
+
+
+def takes_locations(model) -> bool:
+    """Whether a fitted model's inputs include the location fields: models are fitted on arrays in
+    contract order, six fields or six plus the two zones."""
+    return getattr(model, "n_features_in_", len(FEATURE_COLUMNS)) > len(FEATURE_COLUMNS)
+
+
+def inputs_for(model, frame: pd.DataFrame):
+    """The matrix `model` takes, from a feature frame: a location model gets NaN zones from a frame
+    that has none (its no-location path), a six-field model ignores the frame's zones."""
+    if takes_locations(model) and not set(LOCATION_COLUMNS) <= set(frame.columns):
+        frame = frame.assign(**{c: float("nan") for c in LOCATION_COLUMNS})
+    return model_inputs(frame, takes_locations(model))
 
 
 def load_features(source, start: pd.Timestamp, end: pd.Timestamp, include_location: bool = False, *,

@@ -4,7 +4,9 @@ The four formats Databricks Model Serving accepts are reduced to rows in model c
 - `dataframe_records`: [{"trip_distance": 3.5, ...}, ...]
 - `dataframe_split`: {"columns": [...], "data": [[...], ...]} (an "index" is accepted and ignored)
 - `instances` / `inputs`: either records, like dataframe_records, or columnar {"column": [values]}
-Fields the model does not take are ignored, as Databricks does; missing ones are errors.
+Fields the model does not take are ignored, as Databricks does; a missing required field is an
+error, a missing optional one (the signature's `required: false`, the location fields) is NaN, as
+is an optional field sent as null.
 
 The columns and their ranges come from the served version's signature (`Contract`). Every way a
 body can be wrong becomes a RequestError whose message names the field and the row (rows count
@@ -61,7 +63,7 @@ def _kind(value) -> str:
         type(value), "null" if value is None else "a number")
 
 
-def extract_rows(payload: dict, columns: Sequence[str]) -> list:
+def extract_rows(payload: dict, columns: Sequence[str], optional: frozenset = frozenset()) -> list:
     present = [key for key in FORMATS if key in payload]
     if len(present) != 1:
         found = f"got {' and '.join(present)}" if present else f"got {sorted(payload)[:5] or 'an empty object'}"
@@ -74,13 +76,13 @@ def extract_rows(payload: dict, columns: Sequence[str]) -> list:
     key = present[0]
     data = payload[key]
     if key == "dataframe_split":
-        return _split(data, columns)
+        return _split(data, columns, optional)
     if key in ("instances", "inputs") and isinstance(data, dict):
-        return _columnar(data, columns, key)
-    return _records(data, columns, key)
+        return _columnar(data, columns, key, optional)
+    return _records(data, columns, key, optional)
 
 
-def _records(data, columns: Sequence[str], key: str) -> list:
+def _records(data, columns: Sequence[str], key: str, optional: frozenset) -> list:
     if not isinstance(data, list):
         raise RequestError(400, f"{key} must be an array of objects, got {_kind(data)}", field=key)
     try:
@@ -92,12 +94,12 @@ def _records(data, columns: Sequence[str], key: str) -> list:
             raise RequestError(400, f"row {i}: each row in {key} must be an object keyed by column name, "
                                f"got {_kind(record)}", field=key, row=i)
         for column in columns:
-            if column not in record:
+            if column not in record and column not in optional:
                 raise RequestError(400, f"row {i}: missing field {column!r}", field=column, row=i)
-    raise AssertionError("unreachable: a row failed to index but every row has every column")
+    return [[record.get(c) for c in columns] for record in data]
 
 
-def _split(data, columns: Sequence[str]) -> list:
+def _split(data, columns: Sequence[str], optional: frozenset) -> list:
     if not isinstance(data, dict):
         raise RequestError(400, f"dataframe_split must be an object with 'columns' and 'data', got {_kind(data)}",
                            field="dataframe_split")
@@ -112,31 +114,34 @@ def _split(data, columns: Sequence[str]) -> list:
         raise RequestError(400, f"dataframe_split.data must be an array of rows, got {_kind(rows)}",
                            field="dataframe_split.data")
     for column in columns:
-        if column not in names:
+        if column not in names and column not in optional:
             raise RequestError(400, f"missing field {column!r}: dataframe_split.columns does not name it",
                                field=column)
-    width, positions = len(names), [names.index(c) for c in columns]
+    width, positions = len(names), [names.index(c) if c in names else None for c in columns]
     for i, row in enumerate(rows):
         if type(row) is not list or len(row) != width:
             got = f"{len(row)} values" if isinstance(row, list) else _kind(row)
             raise RequestError(400, f"row {i}: each row in dataframe_split.data must be an array of {width} "
                                f"values, one per column, got {got}", field="dataframe_split.data", row=i)
+    if None in positions:
+        return [[None if p is None else row[p] for p in positions] for row in rows]
     return [[row[p] for p in positions] for row in rows]
 
 
-def _columnar(data: dict, columns: Sequence[str], key: str) -> list:
+def _columnar(data: dict, columns: Sequence[str], key: str, optional: frozenset) -> list:
+    sent = [c for c in columns if c in data]
     for column in columns:
-        if column not in data:
+        if column not in data and column not in optional:
             raise RequestError(400, f"missing field {column!r} in {key}", field=column)
-        if not isinstance(data[column], list):
+        if column in data and not isinstance(data[column], list):
             raise RequestError(400, f"{key}.{column} must be an array with one value per row, "
                                f"got {_kind(data[column])}", field=column)
-    length = len(data[columns[0]])
-    for column in columns:
+    length = len(data[sent[0]])
+    for column in sent:
         if len(data[column]) != length:
             raise RequestError(400, f"{key}.{column} has {len(data[column])} values but "
-                               f"{key}.{columns[0]} has {length}: columns must be the same length", field=column)
-    return list(zip(*(data[c] for c in columns)))
+                               f"{key}.{sent[0]} has {length}: columns must be the same length", field=column)
+    return list(zip(*(data[c] if c in data else [None] * length for c in columns)))
 
 
 def parse_json(body: bytes):
@@ -168,11 +173,13 @@ def _describe(value) -> str:
 class Contract:
     """The model's input columns with their ranges; `parse` turns a request body into a matrix."""
 
-    def __init__(self, columns: Sequence[str]):
+    def __init__(self, columns: Sequence[str], optional: Sequence[str] = ()):
         unknown = [c for c in columns if c not in FEATURE_RANGES]
         if unknown:
             raise ValueError(f"model inputs {unknown} have no range in fare_assets.ml.schema.FEATURE_RANGES")
         self.columns = tuple(columns)
+        self.optional = frozenset(optional) & frozenset(columns)
+        self.is_optional = np.array([c in self.optional for c in columns])
         self.low = np.array([FEATURE_RANGES[c][0] for c in columns], dtype=np.float64)
         self.high = np.array([FEATURE_RANGES[c][1] for c in columns], dtype=np.float64)
         self.integer = np.array([c in INTEGER_FEATURES for c in columns])
@@ -180,7 +187,7 @@ class Contract:
     def describe(self) -> list[dict]:
         return [
             {"name": c, "type": "integer" if c in INTEGER_FEATURES else "double",
-             "min": FEATURE_RANGES[c][0], "max": FEATURE_RANGES[c][1]}
+             "min": FEATURE_RANGES[c][0], "max": FEATURE_RANGES[c][1], "required": c not in self.optional}
             for c in self.columns
         ]
 
@@ -188,31 +195,41 @@ class Contract:
         payload = parse_json(body)
         if not isinstance(payload, dict):
             raise RequestError(400, f"the body must be a JSON object with one of the keys {', '.join(FORMATS)}")
-        rows = extract_rows(payload, self.columns)
+        rows = extract_rows(payload, self.columns, self.optional)
         return self.matrix(rows)
 
     def matrix(self, rows: list) -> np.ndarray:
         if not rows:
             raise RequestError(400, "empty batch: send at least one row")
-        if not {type(v) for row in rows for v in row} <= _NUMBER_TYPES:
+        types = {type(v) for row in rows for v in row}
+        if not types <= _NUMBER_TYPES and not self._nulls_only_where_optional(types, rows):
             self._raise_type_errors(rows)
         try:
             X = np.array(rows, dtype=np.float64)
         except OverflowError:  # an integer beyond float range (only the lenient parser yields one)
             X = np.array([[v if abs(v) < 1e308 else math.inf for v in row] for row in rows])
-        # NaN fails both comparisons, so it is caught here along with infinities and bad ranges.
+        # NaN fails both comparisons, so it is caught here along with infinities and bad ranges;
+        # in an optional field it means "not sent" (numpy turns null into NaN above).
         bad = ~((X >= self.low) & (X <= self.high))
         if self.integer.any():
             bad |= self.integer & (X != np.floor(X))
+        if self.optional:
+            bad &= ~(self.is_optional & np.isnan(X))
         if bad.any():
             self._raise_value_errors(X, bad)
         return X
+
+    def _nulls_only_where_optional(self, types: set, rows: list) -> bool:
+        if not self.optional or not types <= _NUMBER_TYPES | {type(None)}:
+            return False
+        required = [j for j, c in enumerate(self.columns) if c not in self.optional]
+        return all(row[j] is not None for row in rows for j in required)
 
     def _raise_type_errors(self, rows: list) -> None:
         errors = []
         for i, row in enumerate(rows):
             for column, value in zip(self.columns, row):
-                if type(value) not in _NUMBER_TYPES:
+                if type(value) not in _NUMBER_TYPES and not (value is None and column in self.optional):
                     expected = "an integer" if column in INTEGER_FEATURES else "a number"
                     errors.append((i, column, f"{column} must be {expected}, got {_describe(value)}"))
                     if len(errors) >= MAX_LISTED_ERRORS:

@@ -48,9 +48,9 @@ def load_version(model_name: str, version: int, source: str | None = None, *,
     import alone costs about 3 s of a start)."""
     started = time.perf_counter()
     try:
-        model, columns = _load(source or f"models:/{model_name}/{version}", tracking_uri, registry_uri,
-                               cache, model_name, version)
-        contract = Contract(columns)
+        model, columns, optional = _load(source or f"models:/{model_name}/{version}", tracking_uri, registry_uri,
+                                         cache, model_name, version)
+        contract = Contract(columns, optional)
     except Exception as error:  # noqa: BLE001 - every load failure is reported with its cause
         raise ModelRejected(f"could not load {model_name} version {version}: {type(error).__name__}: {error}") from error
     served = ServedModel(model_name, version, model, contract, time.perf_counter() - started)
@@ -73,6 +73,7 @@ def _load(uri: str, tracking_uri: str, registry_uri: str, cache: ModelCache | No
         if signature is None or signature.inputs is None:
             raise ValueError("it has no input signature, so requests cannot be validated against it")
         columns = list(signature.inputs.input_names())
+        optional = signature.inputs.optional_input_names()
         model_file = sklearn_model_file(Path(path))
         if cache is not None and model_file is not None:
             model = cache.load(model_name, version, model_file, lambda: mlflow.sklearn.load_model(path))
@@ -86,17 +87,21 @@ def _load(uri: str, tracking_uri: str, registry_uri: str, cache: ModelCache | No
         # because a frame costs more than the prediction itself for a single row.
         columns = list(fitted_names)
         warnings.filterwarnings("ignore", message="X does not have valid feature names")
-    return model, columns
+    return model, columns, optional
 
 
 def verification_rows(contract: Contract) -> list[dict]:
-    """Rows at both ends and the middle of every range: a model must answer all of them."""
+    """Rows at both ends and the middle of every range, and one without the optional fields: a
+    model must answer all of them."""
     low, high = contract.low, contract.high
     middle = np.where(contract.integer, np.floor((low + high) / 2), (low + high) / 2)
-    return [
+    rows = [
         {c: (int(v) if contract.integer[j] else float(v)) for j, (c, v) in enumerate(zip(contract.columns, row))}
         for row in (low, middle, high, np.where(contract.integer, low, np.minimum(high, 3.5)))
     ]
+    if contract.optional:
+        rows.append({c: v for c, v in rows[1].items() if c not in contract.optional})
+    return rows
 
 
 def verification_body(contract: Contract) -> bytes:

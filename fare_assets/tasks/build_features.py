@@ -29,16 +29,16 @@ def main() -> None:
         requested = training_window(source.default_training_window(), settings.train_start, settings.train_end)
         min_rows = int(param(context, "min_rows") or 0)
         context.log.info(f"reading {source.name} for the training window {requested}")
-        features, rejected = load_features(source, requested.start, requested.end, settings.location_features,
+        features, rejected = load_features(source, requested.start, requested.end, settings.with_locations,
                                            with_unplaceable=True)
         window = requested
         if len(features) < min_rows:
             earliest = requested.end - timedelta(days=settings.retrain_days)
-            start = reach_back(source, requested, features, min_rows, earliest, settings.location_features)
+            start = reach_back(source, requested, features, min_rows, earliest, settings.with_locations)
             window = Window(start, requested.end)
             context.log.info(f"{len(features):,} clean trips in {requested}, fewer than {min_rows:,}: "
                              f"reaching back to {window.start} (at most to {earliest})")
-            features, rejected = load_features(source, window.start, window.end, settings.location_features,
+            features, rejected = load_features(source, window.start, window.end, settings.with_locations,
                                                with_unplaceable=True)
         if features.empty:
             raise ValueError(f"no clean trips in the training window {window} of {source.name}")

@@ -7,7 +7,7 @@ from dataclasses import replace
 from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import CHAMPION, FEATURE_TABLE
 from fare_assets.ml.evaluation import decide_champion
-from fare_assets.ml.features import model_inputs
+from fare_assets.ml.features import inputs_for
 from fare_assets.ml.schema import LABEL
 from fare_assets.tasks.common import holdout_slice, rounded
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
@@ -25,12 +25,13 @@ def main() -> None:
         context.log.info(f"judging Challenger v{challenger_version} against "
                          f"{f'Champion v{champion_version}' if champion_version else 'no Champion'} "
                          f"on {len(holdout):,} held-out trips")
-        inputs, actual = model_inputs(holdout, settings.location_features), holdout[LABEL].to_numpy()
-        # Load both before touching any alias: a failure here leaves the Champion as it was.
-        challenger = registry.load_version(challenger_version).predict(inputs)
+        actual = holdout[LABEL].to_numpy()
+        # Load both before touching any alias: a failure here leaves the Champion as it was. Each
+        # gets the inputs it takes: a six-field Champion can be judged against a location Challenger.
+        challenger = predict_holdout(registry.load_version(challenger_version), holdout)
         champion = None
         if champion_version is not None and champion_version != challenger_version:
-            champion = registry.load_version(champion_version).predict(inputs)
+            champion = predict_holdout(registry.load_version(champion_version), holdout)
         decision = decide_champion(actual, challenger, champion)
         already_champion = champion_version == challenger_version
         if already_champion:
@@ -52,6 +53,11 @@ def main() -> None:
             },
             data_version=str(champion_version),
         )
+
+
+
+def predict_holdout(model, holdout):
+    return model.predict(inputs_for(model, holdout))
 
 
 if __name__ == "__main__":

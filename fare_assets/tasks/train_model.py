@@ -10,7 +10,7 @@ import pandas as pd
 from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import CHALLENGER
 from fare_assets.ml.features import feature_columns, model_inputs
-from fare_assets.ml.schema import LABEL
+from fare_assets.ml.schema import LABEL, LOCATION_COLUMNS
 from fare_assets.tasks.common import as_json, holdout_slice, training_rows, window_of
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
@@ -34,37 +34,44 @@ def main() -> None:
             return
         import mlflow
         import mlflow.sklearn
-        from mlflow.models import infer_signature
 
         from fare_assets.ml.evaluation import regression_metrics
         from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, search_model
 
         registry.connect()
-        columns = feature_columns(settings.location_features)
-        features = training_rows(target.table_store(), settings.location_features)
+        features = training_rows(target.table_store(), settings.with_locations)
         fit_rows, holdout = holdout_slice(features)
-        context.log.info(f"training on {len(fit_rows):,} trips, judging on the newest {len(holdout):,}")
+        locations = learns_locations(settings, fit_rows)
+        columns = feature_columns(locations)
+        context.log.info(f"training on {len(fit_rows):,} trips, judging on the newest {len(holdout):,}"
+                         f"{', with pickup and dropoff zones' if locations else ''}")
         window_start, window_end = window_of(features)
         with mlflow.start_run(run_name=f"train {window_start:%Y-%m-%d}..{window_end:%Y-%m-%d}") as run:
             search = search_model(
-                model_inputs(fit_rows, settings.location_features), fit_rows[LABEL].to_numpy(), columns,
+                model_inputs(fit_rows, locations), fit_rows[LABEL].to_numpy(), columns,
                 on_trial=lambda i, n, trial: context.log.info(
                     f"search trial {i}/{n}: validation MAE ${trial['val_mae']:.3f} with {trial['params']}"))
             for i, trial in enumerate(search.trials):
                 with mlflow.start_run(run_name=f"trial {i}", nested=True):
                     mlflow.log_params(trial["params"])
                     mlflow.log_metrics({k: v for k, v in trial.items() if k.startswith("val_")})
-            predictions = search.model.predict(model_inputs(holdout, settings.location_features))
+            predictions = search.model.predict(model_inputs(holdout, locations))
             metrics = regression_metrics(holdout[LABEL].to_numpy(), predictions)
+            if locations:  # the path a request without location fields takes
+                no_zones = holdout.assign(**{c: float("nan") for c in LOCATION_COLUMNS})
+                metrics_without = regression_metrics(holdout[LABEL].to_numpy(),
+                                                     search.model.predict(model_inputs(no_zones, True)))
+                mlflow.log_metrics({f"holdout_{k}_without_locations": v for k, v in metrics_without.items()})
             mlflow.log_params({**search.params, "train_start": str(window_start), "train_end": str(window_end),
                                "rows_fit": len(fit_rows), "rows_holdout": len(holdout),
-                               "search_rows": search.search_rows,
+                               "search_rows": search.search_rows, "location_features": locations,
                                "ignored_features": ",".join(sorted(IGNORED_FEATURES))})
             mlflow.log_metrics({**{f"holdout_{k}": v for k, v in metrics.items()}, "search_seconds": search.seconds})
             example = holdout[columns].head(5)
             info = mlflow.sklearn.log_model(
                 search.model, name="model",
-                signature=infer_signature(example, pd.Series(predictions[:5], name="prediction")),
+                signature=request_signature(example, pd.Series(predictions[:5], name="prediction"),
+                                            optional_locations=settings.target == "local"),
                 input_example=example,
                 registered_model_name=settings.registered_model_name,
                 # skops (MLflow's safe default) refuses types it does not know: name the one we use.
@@ -88,11 +95,35 @@ def main() -> None:
                 "run_id": run.info.run_id,
                 **{f"holdout_{k}": round(v, 4) for k, v in metrics.items()},
                 "search_seconds": round(search.seconds, 2),
+                "location_features": locations,
+                **({"holdout_mae_without_locations": round(metrics_without["mae"], 4)} if locations else {}),
                 "best_params": as_json(search.params),
                 "mlflow_run": {"raw_value": registry.run_link(run.info.experiment_id, run.info.run_id), "type": "url"},
             },
             data_version=str(version),
         )
+
+
+def learns_locations(settings, fit_rows: pd.DataFrame) -> bool:
+    """Forced on or off by the setting; on auto, on where the window's trips carry zones (a file in
+    Databricks' samples schema has zip codes, not zones)."""
+    if settings.location_features is not None or not settings.with_locations:
+        return bool(settings.location_features)
+    return bool(fit_rows[list(LOCATION_COLUMNS)].notna().to_numpy().any())
+
+
+def request_signature(example: pd.DataFrame, prediction: pd.Series, optional_locations: bool):
+    """The example's signature, with the location fields optional for the local endpoint, whose
+    contract fills a missing one with NaN (the path the model learned from masked rows). Databricks
+    Model Serving would drop a missing optional column instead, and the model needs every column,
+    so there they stay required (see Settings.with_locations)."""
+    from mlflow.models import infer_signature
+    from mlflow.types.schema import ColSpec, Schema
+
+    inferred = infer_signature(example, prediction)
+    inputs = Schema([ColSpec(spec.type, spec.name, required=not (optional_locations and spec.name in LOCATION_COLUMNS))
+                     for spec in inferred.inputs.inputs])
+    return type(inferred)(inputs=inputs, outputs=inferred.outputs)
 
 
 def training_key(data_version: str | None, code_version: str | None, settings) -> str | None:

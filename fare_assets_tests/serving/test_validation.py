@@ -64,3 +64,49 @@ def test_location_columns_are_part_of_the_contract_when_the_model_takes_them():
     assert contract.parse(json.dumps({"inputs": [good]}).encode()).shape == (1, 8)
     with pytest.raises(RequestError, match="dropoff_location_id=266 is out of range"):
         contract.parse(json.dumps({"inputs": [{**good, "dropoff_location_id": 266}]}).encode())
+
+
+ZONES = ("pickup_location_id", "dropoff_location_id")
+SIX_FIELDS = {"trip_distance": 3.5, "pickup_hour": 18, "pickup_dayofweek": 3, "pickup_month": 5,
+              "is_weekend": 0, "is_rush_hour": 1}
+
+
+@pytest.mark.parametrize("body", [
+    {"dataframe_records": [SIX_FIELDS, {**SIX_FIELDS, "pickup_location_id": None, "dropoff_location_id": None}]},
+    {"dataframe_split": {"columns": list(SIX_FIELDS), "data": [list(SIX_FIELDS.values())] * 2}},
+    {"inputs": {k: [v, v] for k, v in SIX_FIELDS.items()}},
+    {"instances": [SIX_FIELDS, SIX_FIELDS]},
+], ids=["records, left out or null", "split", "columnar", "instances"])
+def test_optional_location_fields_may_be_left_out_in_every_format_and_become_missing(body):
+    contract = Contract([*FEATURE_COLUMNS, *ZONES], optional=ZONES)
+
+    X = contract.parse(json.dumps(body).encode())
+
+    assert X.shape == (2, 8)
+    assert np.isnan(X[:, 6:]).all() and not np.isnan(X[:, :6]).any()
+
+
+def test_optional_location_fields_when_sent_are_checked_like_any_field():
+    contract = Contract([*FEATURE_COLUMNS, *ZONES], optional=ZONES)
+    with_zones = {**SIX_FIELDS, "pickup_location_id": 132, "dropoff_location_id": 236}
+
+    assert contract.parse(json.dumps({"dataframe_records": [with_zones]}).encode())[0, 6:].tolist() == [132, 236]
+    with pytest.raises(RequestError, match=r"row 0: dropoff_location_id=266 is out of range"):
+        contract.parse(json.dumps({"dataframe_records": [{**with_zones, "dropoff_location_id": 266}]}).encode())
+    with pytest.raises(RequestError, match=r"row 0: pickup_location_id must be an integer, got a string \('JFK'\)"):
+        contract.parse(json.dumps({"dataframe_records": [{**with_zones, "pickup_location_id": "JFK"}]}).encode())
+    with pytest.raises(RequestError, match=r"row 0: pickup_location_id=1.5 must be a whole number"):
+        contract.parse(json.dumps({"dataframe_records": [{**with_zones, "pickup_location_id": 1.5}]}).encode())
+
+
+def test_a_required_field_stays_required_beside_optional_ones():
+    contract = Contract([*FEATURE_COLUMNS, *ZONES], optional=ZONES)
+    no_hour = {k: v for k, v in SIX_FIELDS.items() if k != "pickup_hour"}
+
+    with pytest.raises(RequestError, match="row 0: missing field 'pickup_hour'"):
+        contract.parse(json.dumps({"dataframe_records": [no_hour]}).encode())
+    with pytest.raises(RequestError, match="row 0: pickup_hour must be an integer, got null"):
+        contract.parse(json.dumps({"dataframe_records": [{**SIX_FIELDS, "pickup_hour": None}]}).encode())
+    with pytest.raises(RequestError, match="missing field 'pickup_hour' in inputs"):
+        contract.parse(json.dumps({"inputs": {k: [v] for k, v in no_hour.items()}}).encode())
+    assert [f["required"] for f in contract.describe()] == [True] * 6 + [False, False]
