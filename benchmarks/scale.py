@@ -16,7 +16,11 @@ Each step runs in a fresh subprocess (`--step`), so its peak RSS (from wait4) is
 - score: PandasBatchScorer.score on the window after the training window: read, clean,
   featurize, predict with the trained model, insert into an empty Delta predictions table.
 
-    uv run python benchmarks/scale.py --sizes 100000,1000000,5000000 [--repeats 3] [--baseline-ref HEAD]
+With `--locations on` (the default, as the local target does) features carry the pickup and
+dropoff zones and the model learns them, with masked twins of up to MASKED_ROWS rows; `off` is the
+six-field model.
+
+    uv run python benchmarks/scale.py --sizes 100000,1000000,5000000 [--repeats 3] [--baseline-ref HEAD] [--locations on]
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ MONTHS = ("01", "02", "03", "04")
 STEPS = ("build", "train", "score")
 SCORE_DAYS = 58  # the window after the 60 training days that ends before the data's horizon
 REPO = Path(__file__).resolve().parent.parent
+LOCATIONS = os.environ.get("FARE_SCALE_LOCATIONS", "1") == "1"  # set for each step by the parent
 TLC_NAMES = {
     "vendor_id": "VendorID", "pickup_datetime": "tpep_pickup_datetime",
     "dropoff_datetime": "tpep_dropoff_datetime", "rate_code_id": "RatecodeID",
@@ -83,7 +88,8 @@ def run_step(step: str, size: int, work: Path, data: Path, variant: str, package
     home = work / f"home_{size}_{variant.split('+')[0]}"
     result = work / f"result_{size}_{variant}_{step}.json"
     result.unlink(missing_ok=True)
-    env = {**os.environ, "PYTHONPATH": str(package) if package else str(REPO)}
+    env = {**os.environ, "PYTHONPATH": str(package) if package else str(REPO),
+           "FARE_SCALE_LOCATIONS": os.environ.get("FARE_SCALE_LOCATIONS", "1")}
     command = [sys.executable, str(Path(__file__).resolve()), "--step", step, "--home", str(home),
                "--data", str(data), "--result", str(result), "--predict", predict]
     with open(work / f"log_{size}_{variant}_{step}.txt", "w") as log:
@@ -107,7 +113,7 @@ def step_build(home: Path, data: Path) -> dict:
     started = time.perf_counter()
     source = open_trip_source(str(data / "*.parquet"), cache_dir=home / "cache", tlc_base_url="unused")
     window = training_window(source.default_training_window(), None, None)
-    features, rejected = load_features(source, window.start, window.end, False, with_unplaceable=True)
+    features, rejected = load_features(source, window.start, window.end, LOCATIONS, with_unplaceable=True)
     features["window_start"], features["window_end"] = window.start, window.end
     LocalTableStore(home / "lakehouse").overwrite("feature_table", features)
     return {"rows": len(features), "seconds": time.perf_counter() - started,
@@ -124,10 +130,10 @@ def step_train(home: Path, data: Path) -> dict:
     from fare_assets.tasks.common import holdout_slice, training_rows
 
     started = time.perf_counter()
-    features = training_rows(LocalTableStore(home / "lakehouse"), include_location=False)  # as the task reads it
+    features = training_rows(LocalTableStore(home / "lakehouse"), include_location=LOCATIONS)  # as the task reads it
     fit_rows, holdout = holdout_slice(features)
-    search = search_model(model_inputs(fit_rows), fit_rows["fare_amount"].to_numpy(), feature_columns())
-    mae = regression_metrics(holdout["fare_amount"].to_numpy(), search.model.predict(model_inputs(holdout)))["mae"]
+    search = search_model(model_inputs(fit_rows, LOCATIONS), fit_rows["fare_amount"].to_numpy(), feature_columns(LOCATIONS))
+    mae = regression_metrics(holdout["fare_amount"].to_numpy(), search.model.predict(model_inputs(holdout, LOCATIONS)))["mae"]
     seconds = time.perf_counter() - started
     joblib.dump(search.model, home / "model.joblib")
     return {"rows": len(fit_rows), "seconds": seconds, "holdout_mae": mae,
@@ -145,6 +151,7 @@ class SavedModel:
         import joblib
 
         self.model = joblib.load(self.path)
+        self.n_features_in_ = self.model.n_features_in_  # which inputs it takes (features.inputs_for)
         return self
 
     def predict(self, X):
@@ -217,7 +224,7 @@ def step_score(home: Path, data: Path, by_cells: bool) -> dict:
     started = time.perf_counter()
     source = open_trip_source(str(data / "*.parquet"), cache_dir=home / "cache", tlc_base_url="unused")
     model = SavedModel(home / "model.joblib", by_cells)
-    result = PandasBatchScorer(source, store, model, False).score(start, end, 1)
+    result = PandasBatchScorer(source, store, model, LOCATIONS).score(start, end, 1)
     seconds = time.perf_counter() - started
     return {"rows": result.rows, "inserted": result.inserted, "seconds": seconds, "mae": result.mae,
             "predict_seconds": model.predict_seconds, "window": [str(start), str(end)]}
@@ -331,11 +338,15 @@ def main() -> None:
     parser.add_argument("--work", default="", help="directory for data, homes and logs (reused: data is kept)")
     parser.add_argument("--predict", choices=("model", "cells"), default="model",
                         help="score with model.predict (what the package does) or the what-if predict_by_cells")
+    parser.add_argument("--locations", choices=("on", "off"), default="on",
+                        help="zones in the features and the model (the local target's default) or the six fields")
     parser.add_argument("--step", choices=STEPS, help=argparse.SUPPRESS)
     parser.add_argument("--home", help=argparse.SUPPRESS)
     parser.add_argument("--data", help=argparse.SUPPRESS)
     parser.add_argument("--result", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if not args.step:
+        os.environ["FARE_SCALE_LOCATIONS"] = "1" if args.locations == "on" else "0"
     child(args) if args.step else parent(args)
 
 

@@ -74,7 +74,6 @@ def main() -> None:
                                             optional_locations=settings.target == "local"),
                 input_example=example,
                 registered_model_name=settings.registered_model_name,
-                # skops (MLflow's safe default) refuses types it does not know: name the one we use.
                 skops_trusted_types=SKOPS_TRUSTED_TYPES,
                 # What the model needs to load, not the whole project (MLflow would otherwise
                 # export all of uv.lock, Dagster included, into the serving environment).

@@ -62,7 +62,7 @@ def test_a_loaded_version_is_cached_and_the_cache_never_outlives_its_model_file(
     first = registry.load_version(version)
     cached = registry.model_cache.get(registry.model_name, version, model_file)
     assert cached is not None and type(cached) is type(first)
-    inputs = [[2.0, 9, 3, 1, 0, 1]]
+    inputs = [[2.0, 9, 3, 1, 0, 1, 132, 236]]  # the quick start's trips carry zones
     assert registry.load_version(version).predict(inputs) == pytest.approx(first.predict(inputs))
 
     original = model_file.read_bytes()

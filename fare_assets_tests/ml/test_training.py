@@ -9,7 +9,7 @@ from fare_assets.ml.evaluation import regression_metrics
 from fare_assets.ml.features import compute_features, feature_columns
 from fare_assets.ml.schema import FEATURE_COLUMNS
 from fare_assets.ml.sources import clean_trips, in_window, read_trip_files
-from fare_assets.ml.training import build_model, search_model, time_ordered_split
+from fare_assets.ml.training import build_model, search_model, time_ordered_split, with_masked_locations
 
 
 def months(directory, first, last):
@@ -102,3 +102,19 @@ def test_the_model_accepts_the_six_field_contract_and_ignores_pickup_month():
     other_month = X.copy()
     other_month[:, list(FEATURE_COLUMNS).index("pickup_month")] = 11
     assert np.allclose(model.predict(X), model.predict(other_month))
+
+
+def test_masked_twins_follow_their_rows_in_time_order_and_stop_at_the_cap():
+    X = np.arange(80, dtype=float).reshape(10, 8)
+    columns = feature_columns(include_location=True)
+
+    every, y = with_masked_locations(X, np.arange(10.0), columns)
+    assert every.shape == (20, 8) and y.tolist() == np.repeat(np.arange(10.0), 2).tolist()
+    assert np.isnan(every[1::2, 6:]).all() and not np.isnan(every[::2]).any()
+    assert (every[1::2, :6] == X[:, :6]).all()
+
+    capped, _ = with_masked_locations(X, np.arange(10.0), columns, masked_rows=3)
+    assert len(capped) == 13 and np.isnan(capped[:, 6]).sum() == 3
+    assert (np.diff(capped[:, 0]) >= 0).all()  # still in time order
+    six, _ = with_masked_locations(X[:, :6], np.arange(10.0), feature_columns())
+    assert six.shape == (10, 6)

@@ -22,9 +22,12 @@ def test_model_version_records_a_full_signature_and_search_trials(trained_pipeli
         [run.info.experiment_id], f"tags.mlflow.parentRunId = '{meta['run_id']}'")
     assert len(children) >= 4
     info = trained_pipeline.model_info(meta["version"])
-    assert [c["name"] for c in info.signature.inputs.to_dict()] == [
-        "trip_distance", "pickup_hour", "pickup_dayofweek", "pickup_month", "is_weekend", "is_rush_hour"]
+    # The quick start's trips carry zones: the model takes them, as optional fields.
+    assert [(c["name"], c["required"]) for c in info.signature.inputs.to_dict()] == [
+        ("trip_distance", True), ("pickup_hour", True), ("pickup_dayofweek", True), ("pickup_month", True),
+        ("is_weekend", True), ("is_rush_hour", True), ("pickup_location_id", False), ("dropoff_location_id", False)]
     assert info.signature.outputs is not None
+    assert "holdout_mae_without_locations" in run.data.metrics and run.data.params["location_features"] == "True"
 
 
 def window(start: str, end: str) -> dict:
