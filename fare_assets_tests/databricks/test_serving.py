@@ -89,3 +89,36 @@ def test_a_version_that_answers_badly_is_rolled_back(endpoint, workspace):
 
 def test_status_of_a_missing_endpoint(endpoint):
     assert endpoint.status() == {"endpoint": "ml_serving_fare_predictor_endpoint", "exists": False}
+
+
+@pytest.mark.filterwarnings("ignore:X has feature names")  # pyfunc passes a frame; we fit on arrays
+def test_model_serving_drops_missing_optional_zones_so_zone_models_stay_off_on_databricks(tmp_path):
+    """Why FARE_ASSETS_LOCATION_FEATURES=auto is off on Databricks: Model Serving runs the model through
+    MLflow's pyfunc schema enforcement, which drops a missing optional column instead of filling it,
+    so a zone model would fail the exemplar's six-field request there. If MLflow ever fills them,
+    this test fails and auto can be on for Databricks too."""
+    import mlflow
+    import mlflow.pyfunc
+    import mlflow.sklearn
+    import numpy as np
+    import pandas as pd
+
+    from fare_assets.ml.features import feature_columns
+    from fare_assets.ml.training import SKOPS_TRUSTED_TYPES, build_model
+    from fare_assets.tasks.train_model import request_signature
+
+    columns = feature_columns(include_location=True)
+    rng = np.random.default_rng(0)
+    X = np.column_stack([rng.uniform(0.5, 10, 400), rng.integers(0, 24, 400), rng.integers(1, 8, 400),
+                         np.full(400, 3), np.zeros(400), np.zeros(400), rng.integers(1, 30, (400, 2))]).astype(float)
+    model = build_model(columns, {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 20}).fit(X, 2.5 * X[:, 0])
+    example = pd.DataFrame(X[:3], columns=columns)
+    signature = request_signature(example, pd.Series(model.predict(X[:3]), name="prediction"), optional_locations=True)
+    mlflow.sklearn.save_model(model, tmp_path / "model", signature=signature, skops_trusted_types=SKOPS_TRUSTED_TYPES)
+    served = mlflow.pyfunc.load_model(str(tmp_path / "model"))
+
+    assert len(served.predict(example)) == 3
+    with pytest.raises(ValueError, match="X has 6 features, but ColumnTransformer is expecting 8"):
+        served.predict(example[feature_columns()])
+    required = request_signature(example, pd.Series([1.0] * 3, name="prediction"), optional_locations=False)
+    assert required.inputs.optional_input_names() == []  # what the Databricks target registers
