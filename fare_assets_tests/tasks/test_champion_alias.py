@@ -36,8 +36,11 @@ def window(start: str, end: str) -> dict:
 
 @pytest.fixture(scope="module")
 def retrained(tmp_path_factory):
-    """Version 1 trained on two weeks, then version 2 on the same two weeks and one more day."""
-    pipeline = Pipeline(tmp_path_factory.mktemp("retrained_home"), train_start="2016-01-01", train_end="2016-01-15")
+    """Version 1 trained on two weeks, then version 2 on the same two weeks and one more day: six-field
+    models, whose difference is within noise (a zone model gains from the extra day: its pair
+    encodings see more trips, measured -$0.027, 95% CI -0.046..-0.008, and is promoted)."""
+    pipeline = Pipeline(tmp_path_factory.mktemp("retrained_home"), train_start="2016-01-01", train_end="2016-01-15",
+                        location_features="false")
     pipeline.materialize("feature_table", "model_version", "champion_alias")
     pipeline.materialize("feature_table", "model_version", "champion_alias", run_config=window("2016-01-01", "2016-01-16"))
     return pipeline, pipeline.latest_metadata("champion_alias")
