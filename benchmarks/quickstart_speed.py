@@ -4,11 +4,13 @@ For each round, and for this checkout and the baseline (extracted with `git arch
 same virtual environment through PYTHONPATH), in a fresh FARE_ASSETS_HOME and DAGSTER_HOME:
 - the README's `dagster asset materialize -m fare_assets --select '*'` twice (a new home, then a
   later run in the same home), wall time of the whole command;
-- one weekly replay step on the real 2019 samples (`fare-assets replay`), after training on them.
+- one weekly replay step on the real 2019 samples (`fare-assets replay`), after training on them:
+  the command's wall time over the windows it replayed, each step's own seconds as replay prints
+  them, and per task the step's seconds and start-up vs work, from the replay runs' event logs.
 Per task, from the run's own log lines: the step's seconds and, where the task reports it, its
 start-up (interpreter and module imports) vs its work. Medians over the rounds, and ratios.
 
-    uv run python benchmarks/quickstart_speed.py [--rounds 3] [--baseline-ref bbfac5b]
+    uv run python benchmarks/quickstart_speed.py [--rounds 3] [--baseline-ref bbfac5b] [--replay-only]
 """
 
 from __future__ import annotations
@@ -29,6 +31,22 @@ BIN = Path(sys.executable).parent
 DATA = REPO.parent / "shared" / "data" / "nyc_tlc"
 STEP = re.compile(r' - ([a-z_]+) - STEP_SUCCESS - Finished execution of step "[a-z_]+" in ([0-9.]+)(ms|s)')
 TIMING = re.compile(r" - ([a-z_]+) - task timing: start-up ([0-9.]+) s, work ([0-9.]+) s")
+REPLAYED = re.compile(r"^replayed (\d+) window\(s\)", re.M)
+STEP_SECONDS = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d .* trips .*\(([0-9.]+) s\)$", re.M)
+# Replay runs its jobs at log level WARNING, so their step times and task timings are read back
+# from the instance's event log, in the same lines as a materialize run prints them.
+REPLAY_EVENTS = """
+from dagster import DagsterInstance, RunsFilter
+instance = DagsterInstance.get()
+for run in instance.get_runs(RunsFilter(tags={"fare_assets/replay": "true"})):
+    for entry in instance.all_logs(run.run_id):
+        event = entry.dagster_event
+        if event and event.event_type_value == "STEP_SUCCESS":
+            ms = event.event_specific_data.duration_ms
+            print(f' - {event.step_key} - STEP_SUCCESS - Finished execution of step "{event.step_key}" in {ms:.0f}ms')
+        elif entry.step_key and "task timing: start-up" in entry.user_message:
+            print(f" - {entry.step_key} - {entry.user_message}")
+"""
 
 
 def checkout(ref: str, into: Path) -> Path:
@@ -81,26 +99,36 @@ def stop_endpoint(code: Path, env: dict) -> None:
     subprocess.run([sys.executable, "-m", "fare_assets.cli", "stop"], env=env, cwd=code, capture_output=True)
 
 
-def one_round(code: Path, scratch: Path, results: dict) -> None:
+def one_round(code: Path, scratch: Path, results: dict, replay_only: bool = False) -> None:
     materialize = [str(BIN / "dagster"), "asset", "materialize", "-m", "fare_assets", "--select", "*"]
-    env = environment(code, scratch / "quickstart")
-    try:
-        for phase in ("quick start, new home", "quick start, later run"):
-            seconds, output = timed(materialize, env, code)
-            results[phase].append(seconds)
-            for step, parts in steps(output).items():
-                for part, value in parts.items():
-                    results[f"  {step}: {part}"].append(value)
-    finally:
-        stop_endpoint(code, env)
+    if not replay_only:
+        env = environment(code, scratch / "quickstart")
+        try:
+            for phase in ("quick start, new home", "quick start, later run"):
+                seconds, output = timed(materialize, env, code)
+                results[phase].append(seconds)
+                for step, parts in steps(output).items():
+                    for part, value in parts.items():
+                        results[f"  {step}: {part}"].append(value)
+        finally:
+            stop_endpoint(code, env)
     if not DATA.is_dir():
         return
     env = environment(code, scratch / "replay", source=str(DATA / "yellow_tripdata_sample_2019-*.csv"),
                       train_start="2019-01-01", train_end="2019-03-01", batch_window="7d", monitor_window="7d")
     try:
         timed(materialize, env, code)
-        seconds, _ = timed([sys.executable, "-m", "fare_assets.cli", "replay", "--until", "2019-03-22"], env, code)
-        results["replay, per weekly window"].append(seconds / 3)
+        seconds, output = timed([sys.executable, "-m", "fare_assets.cli", "replay", "--until", "2019-03-22"], env, code)
+        # The quick start above already scored the first window (Mar 1-8): count what replay did.
+        windows = int(REPLAYED.search(output).group(1))
+        results["replay, per weekly window (command / windows)"].append(seconds / windows)
+        results["replay, one step as replay prints it"] += [float(v) for v in STEP_SECONDS.findall(output)]
+        _, events = timed([sys.executable, "-c", REPLAY_EVENTS], env, code)
+        for step, value, unit in STEP.findall(events):  # every window's run, not only the last
+            results[f"  replay {step}: step"].append(float(value) / (1000 if unit == "ms" else 1))
+        for step, startup, work in TIMING.findall(events):
+            results[f"  replay {step}: startup"].append(float(startup))
+            results[f"  replay {step}: work"].append(float(work))
     finally:
         stop_endpoint(code, env)
 
@@ -109,6 +137,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--baseline-ref", default="bbfac5b", help="the commit to compare with (default: before the speed work)")
+    parser.add_argument("--replay-only", action="store_true", help="skip the quick start; measure only the replay")
     args = parser.parse_args()
     sides = {"this checkout": defaultdict(list), f"baseline {args.baseline_ref}": defaultdict(list)}
     with tempfile.TemporaryDirectory() as tmp:
@@ -117,17 +146,17 @@ def main() -> None:
         for round_number in range(args.rounds):  # interleaved: both sides see the same machine state
             for side, code in codes.items():
                 with tempfile.TemporaryDirectory() as scratch:
-                    one_round(code, Path(scratch), sides[side])
+                    one_round(code, Path(scratch), sides[side], args.replay_only)
             print(f"round {round_number + 1}/{args.rounds} done", file=sys.stderr)
     ours, base = sides.values()
     print(f"medians of {args.rounds} rounds, seconds (PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')})")
-    print(f"{'what':<44}{'this checkout':>14}{'baseline':>10}{'ratio':>8}")
+    print(f"{'what':<50}{'this checkout':>14}{'baseline':>10}{'ratio':>8}")
     for what in ours:
         mine = statistics.median(ours[what])
         theirs = statistics.median(base[what]) if base.get(what) else None
         ratio = f"{mine / theirs:.2f}" if theirs else ""
         shown = f"{theirs:>10.2f}" if theirs is not None else f"{'-':>10}"
-        print(f"{what:<44}{mine:>14.2f}{shown}{ratio:>8}")
+        print(f"{what:<50}{mine:>14.2f}{shown}{ratio:>8}")
 
 
 if __name__ == "__main__":
