@@ -125,19 +125,27 @@ def step_train(home: Path, data: Path) -> dict:
 
     from fare_assets.backends.delta_tables import LocalTableStore
     from fare_assets.ml.evaluation import regression_metrics
-    from fare_assets.ml.features import feature_columns, model_inputs
+    from fare_assets.ml.features import model_inputs
     from fare_assets.ml.training import search_model
-    from fare_assets.tasks.common import holdout_slice, training_rows
+    from fare_assets.tasks import common
 
     started = time.perf_counter()
-    features = training_rows(LocalTableStore(home / "lakehouse"), include_location=LOCATIONS)  # as the task reads it
-    fit_rows, holdout = holdout_slice(features)
-    search = search_model(model_inputs(fit_rows, LOCATIONS), fit_rows["fare_amount"].to_numpy(), feature_columns(LOCATIONS))
+    store = LocalTableStore(home / "lakehouse")
+    if hasattr(common, "training_data"):  # as the task reads it
+        data = common.training_data(store, LOCATIONS, lambda fit_rows: LOCATIONS)
+        X, y, columns, holdout = data.X, data.y, data.columns, data.holdout
+        del data
+    else:  # an older package
+        from fare_assets.ml.features import feature_columns
+
+        fit_rows, holdout = common.holdout_slice(common.training_rows(store, LOCATIONS))
+        X, y, columns = model_inputs(fit_rows, LOCATIONS), fit_rows["fare_amount"].to_numpy(), feature_columns(LOCATIONS)
+    search = search_model(X, y, columns)
     mae = regression_metrics(holdout["fare_amount"].to_numpy(), search.model.predict(model_inputs(holdout, LOCATIONS)))["mae"]
     seconds = time.perf_counter() - started
     joblib.dump(search.model, home / "model.joblib")
-    return {"rows": len(fit_rows), "seconds": seconds, "holdout_mae": mae,
-            "search_rows": getattr(search, "search_rows", len(fit_rows))}
+    return {"rows": len(y), "seconds": seconds, "holdout_mae": mae,
+            "search_rows": getattr(search, "search_rows", len(y))}
 
 
 class SavedModel:

@@ -207,7 +207,7 @@ class Contract:
         try:
             X = np.array(rows, dtype=np.float64)
         except OverflowError:  # an integer beyond float range (only the lenient parser yields one)
-            X = np.array([[v if abs(v) < 1e308 else math.inf for v in row] for row in rows])
+            X = np.array([[v if v is None or abs(v) < 1e308 else math.inf for v in row] for row in rows], dtype=np.float64)
         # NaN fails both comparisons, so it is caught here along with infinities and bad ranges;
         # in an optional field it means "not sent" (numpy turns null into NaN above).
         bad = ~((X >= self.low) & (X <= self.high))

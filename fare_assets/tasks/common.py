@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import numpy as np
 import pandas as pd
 
 from fare_assets.ml.schema import PICKUP_TIME
@@ -28,6 +31,34 @@ def training_rows(store, include_location: bool) -> pd.DataFrame:
     if features is None or features.empty:
         raise ValueError("feature_table is empty or missing: materialize feature_table first")
     return features
+
+
+@dataclass
+class TrainingData:
+    """What a search fits (`X`, `y` in `columns` order) and the frame it is judged on."""
+
+    X: np.ndarray
+    y: np.ndarray
+    columns: list[str]
+    holdout: pd.DataFrame
+    window: tuple[pd.Timestamp, pd.Timestamp]
+
+
+def training_data(store, include_location: bool, learns_locations=lambda fit_rows: False) -> TrainingData:
+    """The feature table as arrays to fit and a holdout frame, with no frame of the fitting rows left
+    alive: at 5 M trips each copy costs hundreds of MB at the search's peak. `learns_locations(fit_rows)`
+    decides whether the model takes the zones. Shared with benchmarks/scale.py."""
+    from fare_assets.ml.features import feature_columns, model_inputs
+    from fare_assets.ml.schema import LABEL
+
+    features = training_rows(store, include_location)
+    window = window_of(features)
+    fit_rows, holdout = holdout_slice(features)
+    del features
+    locations = learns_locations(fit_rows)
+    X, y = model_inputs(fit_rows, locations), fit_rows[LABEL].to_numpy(dtype="float64", copy=True)
+    # A copy, so that the sorted frame both slices came from can be freed with the fitting rows.
+    return TrainingData(X, y, feature_columns(locations), holdout.copy(), window)
 
 
 def window_of(features: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:

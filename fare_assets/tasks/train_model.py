@@ -9,9 +9,9 @@ import pandas as pd
 
 from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import CHALLENGER
-from fare_assets.ml.features import feature_columns, model_inputs
+from fare_assets.ml.features import model_inputs
 from fare_assets.ml.schema import LABEL, LOCATION_COLUMNS
-from fare_assets.tasks.common import as_json, holdout_slice, training_rows, window_of
+from fare_assets.tasks.common import as_json, training_data
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
 # Nothing here a user can act on: MLflow hints that integer inputs cannot hold missing values (the
@@ -39,16 +39,16 @@ def main() -> None:
         from fare_assets.ml.training import IGNORED_FEATURES, SKOPS_TRUSTED_TYPES, search_model
 
         registry.connect()
-        features = training_rows(target.table_store(), settings.with_locations)
-        fit_rows, holdout = holdout_slice(features)
-        locations = learns_locations(settings, fit_rows)
-        columns = feature_columns(locations)
-        context.log.info(f"training on {len(fit_rows):,} trips, judging on the newest {len(holdout):,}"
+        data = training_data(target.table_store(), settings.with_locations,
+                             lambda fit_rows: learns_locations(settings, fit_rows))
+        columns, holdout, fit_count = data.columns, data.holdout, len(data.y)
+        locations = set(LOCATION_COLUMNS) <= set(columns)
+        context.log.info(f"training on {fit_count:,} trips, judging on the newest {len(holdout):,}"
                          f"{', with pickup and dropoff zones' if locations else ''}")
-        window_start, window_end = window_of(features)
+        window_start, window_end = data.window
         with mlflow.start_run(run_name=f"train {window_start:%Y-%m-%d}..{window_end:%Y-%m-%d}") as run:
             search = search_model(
-                model_inputs(fit_rows, locations), fit_rows[LABEL].to_numpy(), columns,
+                data.X, data.y, columns,
                 on_trial=lambda i, n, trial: context.log.info(
                     f"search trial {i}/{n}: validation MAE ${trial['val_mae']:.3f} with {trial['params']}"))
             for i, trial in enumerate(search.trials):
@@ -63,7 +63,7 @@ def main() -> None:
                                                      search.model.predict(model_inputs(no_zones, True)))
                 mlflow.log_metrics({f"holdout_{k}_without_locations": v for k, v in metrics_without.items()})
             mlflow.log_params({**search.params, "train_start": str(window_start), "train_end": str(window_end),
-                               "rows_fit": len(fit_rows), "rows_holdout": len(holdout),
+                               "rows_fit": fit_count, "rows_holdout": len(holdout),
                                "search_rows": search.search_rows, "location_features": locations,
                                "ignored_features": ",".join(sorted(IGNORED_FEATURES))})
             mlflow.log_metrics({**{f"holdout_{k}": v for k, v in metrics.items()}, "search_seconds": search.seconds})

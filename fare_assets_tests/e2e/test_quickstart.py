@@ -18,6 +18,7 @@ SEED_PAYLOAD = {"dataframe_records": [{
     "is_weekend": 0, "is_rush_hour": 1,
 }]}
 BIN = Path(sys.executable).parent
+JFK, MIDTOWN = 132, 161  # TLC zone ids
 
 
 def run(command: list[str], env: dict, cwd: Path) -> subprocess.CompletedProcess:
@@ -61,12 +62,19 @@ def test_quickstart_with_a_home_of_its_own_then_replay_call_the_endpoint_and_sto
             assert len(instance.get_run_records()) == 2  # the quick start, then the replayed batch run
         assert listing(REPO / ".fare_assets") == checkout_state
 
-        request = urllib.request.Request(
-            f"http://127.0.0.1:{port}/serving-endpoints/ml_serving_fare_predictor_endpoint/invocations",
-            data=json.dumps(SEED_PAYLOAD).encode(), headers={"Content-Type": "application/json"})
-        with urllib.request.urlopen(request, timeout=10) as response:
-            [fare] = json.loads(response.read())["predictions"]
+        [fare] = invoke(port, SEED_PAYLOAD)
         assert 5 < fare < 40  # a 3.5-mile rush-hour trip in dollars
+        # The synthetic trips carry zones, so the model learned them; they are optional fields.
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/serving-endpoints/ml_serving_fare_predictor_endpoint",
+                                    timeout=10) as response:
+            inputs = {field["name"]: field["required"] for field in json.loads(response.read())["inputs"]}
+        assert inputs["pickup_location_id"] is inputs["dropoff_location_id"] is False and inputs["trip_distance"]
+        [seed] = SEED_PAYLOAD["dataframe_records"]
+        from_jfk = {**seed, "trip_distance": 17.5, "pickup_location_id": JFK, "dropoff_location_id": MIDTOWN}
+        nulls = {**from_jfk, "pickup_location_id": None, "dropoff_location_id": None}
+        with_zones, null_zones, left_out = invoke(port, {"dataframe_records": [from_jfk, nulls, seed | {"trip_distance": 17.5}]})
+        assert 45 < with_zones < 60  # JFK to Manhattan is a flat $52 fare, learned from the zones
+        assert null_zones == left_out  # null and left out are the same: no zone
     finally:
         stopped = subprocess.run([str(BIN / "fare-assets"), "stop"], env=env, cwd=REPO,
                                  capture_output=True, text=True, timeout=60)
@@ -82,3 +90,11 @@ def test_status_in_a_folder_without_a_home_says_so_and_creates_nothing(tmp_path)
     assert done.returncode == 1
     assert f"no fare-assets home at {tmp_path / '.fare_assets'}" in done.stderr
     assert list(tmp_path.iterdir()) == []
+
+
+def invoke(port: int, payload: dict) -> list[float]:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/serving-endpoints/ml_serving_fare_predictor_endpoint/invocations",
+        data=json.dumps(payload).encode(), headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(request, timeout=10) as response:
+        return json.loads(response.read())["predictions"]
