@@ -15,9 +15,11 @@ from fare_assets.tasks.common import as_json, training_data
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
 # Nothing here a user can act on: MLflow hints that integer inputs cannot hold missing values (the
-# endpoint validates the contract's integer fields itself), and it cannot find pip in a uv
-# environment (the model's requirements are given explicitly: model_requirements).
+# endpoint validates the contract's integer fields itself), it cannot find pip in a uv environment
+# (the model's requirements are given explicitly: model_requirements), and it predicts the input
+# example as a frame, where the model was fitted on arrays in contract order (so it warns of names).
 warnings.filterwarnings("ignore", message="Hint: Inferred schema contains integer column", category=UserWarning)
+warnings.filterwarnings("ignore", message="X has feature names, but", category=UserWarning)
 logging.getLogger("mlflow.utils.environment").setLevel(logging.ERROR)
 TRAINING_KEY_TAG = "training_key"
 
