@@ -86,7 +86,10 @@ class LocalTableStore:
             present = delta.to_pyarrow_dataset().to_table(columns=[key]).column(0)
             new = source.filter(pc.invert(pc.is_in(source.column(key), value_set=present))) if len(present) else source
             if new.num_rows:
-                write_deltalake(self.location(table), new, mode="append")
+                # Merge: rows may carry columns the table lacks, or lack some it has (a home scored
+                # by six-field models before zones were learned by default); those are null. A
+                # column whose type changed still fails.
+                write_deltalake(self.location(table), new, mode="append", schema_mode="merge")
             return new.num_rows
 
         with self._writer_lock(table):

@@ -46,3 +46,23 @@ def test_concurrent_inserts_into_an_existing_table_are_retried_not_lost(tmp_path
     table = LocalTableStore(tmp_path).read("predictions")
     assert inserted == [500, 500, 500]
     assert len(table) == 1510 and table["trip_id"].is_unique
+
+
+def test_inserted_rows_may_add_or_leave_out_columns_but_not_change_a_type(tmp_path):
+    """A home scored by six-field models before zones were learned by default keeps its rows when a
+    zone model's predictions arrive, and the other way round."""
+    import pytest
+
+    store = LocalTableStore(tmp_path)
+    six = pd.DataFrame({"trip_id": ["a"], "prediction": [9.5]})
+    store.insert_new("predictions", six, key="trip_id")
+
+    assert store.insert_new("predictions", pd.DataFrame({"trip_id": ["b"], "prediction": [52.0],
+                                                         "pickup_location_id": [132.0]}), key="trip_id") == 1
+    assert store.insert_new("predictions", pd.DataFrame({"trip_id": ["c"], "prediction": [7.0]}), key="trip_id") == 1
+    rows = store.read("predictions").set_index("trip_id").sort_index()
+    assert rows["prediction"].tolist() == [9.5, 52.0, 7.0]
+    assert rows["pickup_location_id"].isna().tolist() == [True, False, True]
+    with pytest.raises(Exception, match="(?i)cast"):
+        store.insert_new("predictions", pd.DataFrame({"trip_id": ["d"], "prediction": ["a lot"]}), key="trip_id")
+    assert store.count("predictions") == 3
