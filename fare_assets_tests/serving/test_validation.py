@@ -110,3 +110,42 @@ def test_a_required_field_stays_required_beside_optional_ones():
     with pytest.raises(RequestError, match="missing field 'pickup_hour' in inputs"):
         contract.parse(json.dumps({"inputs": {k: [v] for k, v in no_hour.items()}}).encode())
     assert [f["required"] for f in contract.describe()] == [True] * 6 + [False, False]
+
+
+ZONE_CONTRACT = Contract([*FEATURE_COLUMNS, *ZONES], optional=ZONES)
+LEFT_OUT = object()
+zone_row = st.tuples(row, st.one_of(st.integers(0, 265), st.none(), st.just(LEFT_OUT)),
+                     st.one_of(st.integers(0, 265), st.none(), st.just(LEFT_OUT)))
+
+
+def with_zones(six: dict, pickup, dropoff) -> dict:
+    zones = {k: v for k, v in zip(ZONES, (pickup, dropoff)) if v is not LEFT_OUT}
+    return {**six, **zones}
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(zone_row, min_size=1, max_size=10))
+def test_zones_sent_null_or_left_out_in_any_mix_become_values_or_nan_in_their_own_cells(rows):
+    records = [with_zones(*r) for r in rows]
+
+    X = ZONE_CONTRACT.parse(json.dumps({"dataframe_records": records}).encode())
+
+    expected = [[float(r[0][c]) for c in FEATURE_COLUMNS]
+                + [np.nan if z is None or z is LEFT_OUT else float(z) for z in r[1:]] for r in rows]
+    np.testing.assert_array_equal(X, np.array(expected))
+
+
+@settings(max_examples=200, deadline=None)
+@given(rows=st.lists(zone_row, min_size=1, max_size=5), data=st.data())
+def test_one_bad_zone_is_reported_at_its_own_row_and_field(rows, data):
+    records = [with_zones(*r) for r in rows]
+    i = data.draw(st.integers(0, len(rows) - 1))
+    column = data.draw(st.sampled_from(ZONES))
+    records[i][column] = data.draw(st.one_of(
+        st.integers(max_value=-1), st.integers(min_value=266), st.floats(0.01, 264.99).filter(lambda v: v != int(v)),
+        st.sampled_from(["132", True, [], {}, float("inf")]),
+    ))
+
+    with pytest.raises(RequestError) as error:
+        ZONE_CONTRACT.parse(json.dumps({"dataframe_records": records}).encode())
+    assert (error.value.status, error.value.row, error.value.field) == (400, i, column)
