@@ -159,7 +159,7 @@ class SavedModel:
         import joblib
 
         self.model = joblib.load(self.path)
-        self.n_features_in_ = self.model.n_features_in_  # which inputs it takes (features.inputs_for)
+        self.n_features_in_ = self.model.n_features_in_  # which inputs it takes (features.predict_features)
         return self
 
     def predict(self, X):

@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 
 from fare_assets.backends import open_target
-from fare_assets.ml.features import inputs_for, load_features
+from fare_assets.ml.features import load_features, predict_features
 from fare_assets.ml.schema import LABEL, PICKUP_TIME
 from fare_assets.ml.shifts import apply_shift, write_shifted
 from fare_assets.ml.sources import read_trip_file
@@ -159,7 +159,7 @@ def same_trips(settings: Settings, takeover: pd.Timestamp, old: int, new: int) -
     features, _ = load_features(target.trip_source(), takeover, takeover + AFTER, settings.with_locations)
     actual, registry = features[LABEL].to_numpy(), target.registry()
     models = {v: registry.load_version(v) for v in (old, new)}
-    mae = {v: float(np.mean(np.abs(model.predict(inputs_for(model, features)) - actual))) for v, model in models.items()}
+    mae = {v: float(np.mean(np.abs(predict_features(model, features) - actual))) for v, model in models.items()}
     ratio = mae[new] / mae[old]
     return {"judged_trips": len(features), "judged_from": str(takeover), "new_version": new,
             "mae_new": round(mae[new], 3), "mae_old": round(mae[old], 3), "ratio": round(ratio, 3),

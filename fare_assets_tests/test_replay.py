@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 from dagster import AssetKey
 
-from fare_assets.ml.features import inputs_for, load_features
+from fare_assets.ml.features import load_features, predict_features
 from fare_assets.ml.schema import LABEL
 from fare_assets.ml.trip_source import SyntheticSource
 from fare_assets.serving.manager import LocalEndpoint
@@ -75,7 +75,7 @@ def test_on_the_same_trips_of_the_four_weeks_after_it_the_new_champion_beats_the
     trips, _ = load_features(SyntheticSource(scenario=SETTINGS["scenario"]), takeover, takeover + pd.Timedelta(days=28),
                              include_location=True)
     actual, models = trips[LABEL].to_numpy(), [pipeline.registry.load_version(v) for v in (1, 2)]
-    old, new = (float(np.mean(np.abs(model.predict(inputs_for(model, trips)) - actual))) for model in models)
+    old, new = (float(np.mean(np.abs(predict_features(model, trips) - actual))) for model in models)
     assert len(trips) > 9000 and new < 0.85 * old, (new, old)
 
 

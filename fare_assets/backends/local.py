@@ -9,7 +9,7 @@ from fare_assets.backends.delta_tables import LocalTableStore
 from fare_assets.backends.interfaces import PREDICTIONS_TABLE, BatchResult
 from fare_assets.backends.model_cache import ModelCache
 from fare_assets.backends.registry import MlflowRegistry, SqliteRegistry
-from fare_assets.ml.features import inputs_for, load_features
+from fare_assets.ml.features import load_features, predict_features
 from fare_assets.ml.schema import LABEL, TRIP_ID
 from fare_assets.settings import Settings
 
@@ -90,8 +90,7 @@ class PandasBatchScorer:
         if features.empty:
             return BatchResult(0, 0, rejected, None)
         scored = features.copy()
-        model = self.registry.load_version(version)
-        scored["prediction"] = model.predict(inputs_for(model, features))
+        scored["prediction"] = predict_features(self.registry.load_version(version), features)
         scored["model_version"] = version
         scored["scored_at"] = scored_at_now()
         inserted = self.store.insert_new(PREDICTIONS_TABLE, scored, key=TRIP_ID)

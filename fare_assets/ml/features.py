@@ -59,18 +59,15 @@ def model_inputs(frame: pd.DataFrame, include_location: bool = False):
     return frame[feature_columns(include_location)].to_numpy(dtype="float64")
 
 
-def takes_locations(model) -> bool:
-    """Whether a fitted model's inputs include the location fields: models are fitted on arrays in
-    contract order, six fields or six plus the two zones."""
-    return getattr(model, "n_features_in_", len(FEATURE_COLUMNS)) > len(FEATURE_COLUMNS)
-
-
-def inputs_for(model, frame: pd.DataFrame):
-    """The matrix `model` takes, from a feature frame: a location model gets NaN zones from a frame
-    that has none (its no-location path), a six-field model ignores the frame's zones."""
-    if takes_locations(model) and not set(LOCATION_COLUMNS) <= set(frame.columns):
+def predict_features(model, frame: pd.DataFrame):
+    """`model`'s predictions for a feature frame, fed the inputs it takes. Models are fitted on
+    arrays in contract order, six fields or six plus the two zones: a zone model given a frame
+    without zones takes its no-location path (NaN zones, as for a request without them), a
+    six-field model ignores the frame's zones."""
+    takes_locations = getattr(model, "n_features_in_", len(FEATURE_COLUMNS)) > len(FEATURE_COLUMNS)
+    if takes_locations and not set(LOCATION_COLUMNS) <= set(frame.columns):
         frame = frame.assign(**{c: float("nan") for c in LOCATION_COLUMNS})
-    return model_inputs(frame, takes_locations(model))
+    return model.predict(model_inputs(frame, takes_locations))
 
 
 def load_features(source, start: pd.Timestamp, end: pd.Timestamp, include_location: bool = False, *,

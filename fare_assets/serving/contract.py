@@ -180,6 +180,7 @@ class Contract:
         self.columns = tuple(columns)
         self.optional = frozenset(optional) & frozenset(columns)
         self.is_optional = np.array([c in self.optional for c in columns])
+        self._required = [j for j, c in enumerate(columns) if c not in self.optional]
         self.low = np.array([FEATURE_RANGES[c][0] for c in columns], dtype=np.float64)
         self.high = np.array([FEATURE_RANGES[c][1] for c in columns], dtype=np.float64)
         self.integer = np.array([c in INTEGER_FEATURES for c in columns])
@@ -222,8 +223,7 @@ class Contract:
     def _nulls_only_where_optional(self, types: set, rows: list) -> bool:
         if not self.optional or not types <= _NUMBER_TYPES | {type(None)}:
             return False
-        required = [j for j, c in enumerate(self.columns) if c not in self.optional]
-        return all(row[j] is not None for row in rows for j in required)
+        return all(row[j] is not None for row in rows for j in self._required)
 
     def _raise_type_errors(self, rows: list) -> None:
         errors = []

@@ -39,12 +39,13 @@ class TrainingData:
 
     X: np.ndarray
     y: np.ndarray
+    locations: bool  # whether the model takes the zones: `columns` ends with them
     columns: list[str]
     holdout: pd.DataFrame
     window: tuple[pd.Timestamp, pd.Timestamp]
 
 
-def training_data(store, include_location: bool, learns_locations=lambda fit_rows: False) -> TrainingData:
+def training_data(store, include_location: bool, learns_locations) -> TrainingData:
     """The feature table as arrays to fit and a holdout frame, with no frame of the fitting rows left
     alive: at 5 M trips each copy costs hundreds of MB at the search's peak. `learns_locations(fit_rows)`
     decides whether the model takes the zones. Shared with benchmarks/scale.py."""
@@ -58,7 +59,7 @@ def training_data(store, include_location: bool, learns_locations=lambda fit_row
     locations = learns_locations(fit_rows)
     X, y = model_inputs(fit_rows, locations), fit_rows[LABEL].to_numpy(dtype="float64", copy=True)
     # A copy, so that the sorted frame both slices came from can be freed with the fitting rows.
-    return TrainingData(X, y, feature_columns(locations), holdout.copy(), window)
+    return TrainingData(X, y, locations, feature_columns(locations), holdout.copy(), window)
 
 
 def window_of(features: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp]:

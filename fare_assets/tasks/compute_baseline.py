@@ -7,7 +7,7 @@ import pandas as pd
 from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import BASELINE_TABLE, FEATURE_TABLE
 from fare_assets.ml.drift import build_baseline, profile_to_rows
-from fare_assets.ml.features import inputs_for
+from fare_assets.ml.features import predict_features
 from fare_assets.ml.schema import LABEL, PICKUP_TIME
 from fare_assets.tasks.common import holdout_slice, table_metadata
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
@@ -22,7 +22,7 @@ def main() -> None:
         _, holdout = holdout_slice(store.read(FEATURE_TABLE))
         context.log.info(f"profiling {len(holdout):,} held-out trips with version {version}")
         model = target.registry().load_version(version)
-        predictions = model.predict(inputs_for(model, holdout))
+        predictions = predict_features(model, holdout)
         profile = build_baseline(
             holdout, predictions,
             holdout[LABEL].to_numpy(), holdout[PICKUP_TIME],

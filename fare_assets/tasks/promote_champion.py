@@ -7,7 +7,7 @@ from dataclasses import replace
 from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import CHAMPION, FEATURE_TABLE
 from fare_assets.ml.evaluation import decide_champion
-from fare_assets.ml.features import inputs_for
+from fare_assets.ml.features import predict_features
 from fare_assets.ml.schema import LABEL
 from fare_assets.tasks.common import holdout_slice, rounded
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
@@ -28,10 +28,10 @@ def main() -> None:
         actual = holdout[LABEL].to_numpy()
         # Load both before touching any alias: a failure here leaves the Champion as it was. Each
         # gets the inputs it takes: a six-field Champion can be judged against a location Challenger.
-        challenger = predict_holdout(registry.load_version(challenger_version), holdout)
+        challenger = predict_features(registry.load_version(challenger_version), holdout)
         champion = None
         if champion_version is not None and champion_version != challenger_version:
-            champion = predict_holdout(registry.load_version(champion_version), holdout)
+            champion = predict_features(registry.load_version(champion_version), holdout)
         decision = decide_champion(actual, challenger, champion)
         already_champion = champion_version == challenger_version
         if already_champion:
@@ -53,11 +53,6 @@ def main() -> None:
             },
             data_version=str(champion_version),
         )
-
-
-
-def predict_holdout(model, holdout):
-    return model.predict(inputs_for(model, holdout))
 
 
 if __name__ == "__main__":

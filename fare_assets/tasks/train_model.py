@@ -9,7 +9,7 @@ import pandas as pd
 
 from fare_assets.backends import open_target
 from fare_assets.backends.interfaces import CHALLENGER
-from fare_assets.ml.features import model_inputs
+from fare_assets.ml.features import predict_features
 from fare_assets.ml.schema import LABEL, LOCATION_COLUMNS
 from fare_assets.tasks.common import as_json, training_data
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
@@ -43,8 +43,7 @@ def main() -> None:
         registry.connect()
         data = training_data(target.table_store(), settings.with_locations,
                              lambda fit_rows: learns_locations(settings, fit_rows))
-        columns, holdout, fit_count = data.columns, data.holdout, len(data.y)
-        locations = set(LOCATION_COLUMNS) <= set(columns)
+        columns, holdout, fit_count, locations = data.columns, data.holdout, len(data.y), data.locations
         context.log.info(f"training on {fit_count:,} trips, judging on the newest {len(holdout):,}"
                          f"{', with pickup and dropoff zones' if locations else ''}")
         window_start, window_end = data.window
@@ -57,12 +56,11 @@ def main() -> None:
                 with mlflow.start_run(run_name=f"trial {i}", nested=True):
                     mlflow.log_params(trial["params"])
                     mlflow.log_metrics({k: v for k, v in trial.items() if k.startswith("val_")})
-            predictions = search.model.predict(model_inputs(holdout, locations))
+            predictions = predict_features(search.model, holdout)
             metrics = regression_metrics(holdout[LABEL].to_numpy(), predictions)
             if locations:  # the path a request without location fields takes
-                no_zones = holdout.assign(**{c: float("nan") for c in LOCATION_COLUMNS})
-                metrics_without = regression_metrics(holdout[LABEL].to_numpy(),
-                                                     search.model.predict(model_inputs(no_zones, True)))
+                metrics_without = regression_metrics(
+                    holdout[LABEL].to_numpy(), predict_features(search.model, holdout.drop(columns=list(LOCATION_COLUMNS))))
                 mlflow.log_metrics({f"holdout_{k}_without_locations": v for k, v in metrics_without.items()})
             mlflow.log_params({**search.params, "train_start": str(window_start), "train_end": str(window_end),
                                "rows_fit": fit_count, "rows_holdout": len(holdout),
@@ -108,9 +106,9 @@ def main() -> None:
 def learns_locations(settings, fit_rows: pd.DataFrame) -> bool:
     """Forced on or off by the setting; on auto, on where the window's trips carry zones (a file in
     Databricks' samples schema has zip codes, not zones)."""
-    if settings.location_features is not None or not settings.with_locations:
-        return bool(settings.location_features)
-    return bool(fit_rows[list(LOCATION_COLUMNS)].notna().to_numpy().any())
+    if settings.location_features is not None:
+        return settings.location_features
+    return settings.with_locations and bool(fit_rows[list(LOCATION_COLUMNS)].notna().to_numpy().any())
 
 
 def request_signature(example: pd.DataFrame, prediction: pd.Series, optional_locations: bool):
