@@ -18,6 +18,8 @@ EXPERIMENT = "fare_assets"
 
 class LocalTarget:
     name = "local"
+    # The Dagster process logs each monitoring run into the home's sqlite store (MonitoringRuns).
+    monitoring_runs_in_task = False
 
     def __init__(self, settings: Settings):
         self.settings = settings

@@ -36,7 +36,7 @@ class MlflowRegistry:
         self.model_name, self.tracking_uri, self.registry_uri = model_name, tracking_uri, registry_uri
         self._experiment, self._link = experiment, link
         self._client = None
-        self._connected = False
+        self._experiment_id: str | None = None
 
     def client(self):
         """A client for reading and writing the registry; it creates no experiment."""
@@ -52,12 +52,19 @@ class MlflowRegistry:
     def connect(self):
         """Point MLflow at this registry and the project's experiment, for runs; return the client."""
         client = self.client()
-        if not self._connected:
+        if self._experiment_id is None:
             import mlflow
 
-            mlflow.set_experiment(self._experiment())
-            self._connected = True
+            # Again here: another registry in this process (another home) may have moved the global URIs.
+            mlflow.set_tracking_uri(self.tracking_uri)
+            mlflow.set_registry_uri(self.registry_uri)
+            self._experiment_id = mlflow.set_experiment(self._experiment()).experiment_id
         return client
+
+    def experiment_id(self) -> str:
+        """The project's experiment, created on first use."""
+        self.connect()
+        return self._experiment_id
 
     def alias_version(self, alias: str) -> int | None:
         from mlflow.exceptions import MlflowException

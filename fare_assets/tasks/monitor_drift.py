@@ -14,8 +14,8 @@ from fare_assets.ml.drift import evaluate_window, profile_from_rows
 from fare_assets.ml.drift_checks import check_outcomes
 from fare_assets.ml.schema import PICKUP_TIME
 from fare_assets.tasks.common import as_json, rounded, table_metadata
-from fare_assets.tasks.monitoring_report import chart_markdown, log_to_mlflow, render_chart
-from fare_assets.tasks.pipes import open_task_pipes, run_task, task_settings
+from fare_assets.tasks.monitoring_report import chart_markdown, log_monitoring_run, render_chart
+from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
 
 # Explicit types: a "no data" row is all nulls, and must still append to the same schema.
@@ -45,6 +45,12 @@ def main() -> None:
         history = store.read(MONITORING_TABLE)
         store.append(MONITORING_TABLE, pd.DataFrame([row]).astype(MONITORING_DTYPES))
         chart = render_chart(baseline, window, history, row, version)
+        details = json.loads(row["details"])
+        # The window's MLflow run: logged here when the target says so (Databricks: next to the
+        # workspace's MLflow); otherwise by the Dagster side from this metadata (MonitoringRuns).
+        mlflow_run = ({"mlflow_run": {"raw_value": log_monitoring_run(
+            target.registry(), chart, details, version, str(start), str(watermark)), "type": "url"}}
+            if param(context, "mlflow_run_in_task", True) else {})
         context.report_asset_materialization(metadata={
             "status": result["status"], "rows": int(result["rows"]),
             "should_retrain": bool(result["should_retrain"]), "fired": as_json(fired_rules(result)),
@@ -52,8 +58,8 @@ def main() -> None:
             "window_start": str(start), "window_end": str(watermark),
             "watermark": str(watermark), "model_version": version,
             "drift_chart": chart_markdown(chart),
-            "mlflow_run": {"raw_value": log_to_mlflow(target.registry(), chart, row, result, version), "type": "url"},
-            "details": as_json(json.loads(row["details"])),
+            **mlflow_run,
+            "details": as_json(details),
             **table_metadata(store, MONITORING_TABLE),
         })
         # Every declared check, every run: a rule that was not judged passes and says so.

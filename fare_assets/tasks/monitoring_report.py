@@ -32,22 +32,39 @@ def chart_markdown(png: bytes) -> dict:
     return {"raw_value": f"![drift chart](data:image/png;base64,{encoded})", "type": "md"}
 
 
-def log_to_mlflow(registry, png: bytes, row: dict, result: dict, version: int) -> str:
+def log_monitoring_run(registry, png: bytes, details: dict, version: int, window_start: str, window_end: str) -> str:
     """One `monitoring` run per window in the project's experiment, tagged with version and window;
-    returns the run's link in the tracking UI."""
-    import mlflow
+    returns the run's link in the tracking UI. `details` is the window's result as JSON values.
+    Through the client, not MLflow's fluent API: a long-lived Dagster process (replay) logs here for
+    many homes in turn, and must not carry one home's active run or experiment into the next."""
+    client = registry.connect()
+    experiment_id = registry.experiment_id()
+    fired = list(dict.fromkeys(f["rule"] for f in details.get("fired", [])))
+    tags = {"fare_assets.kind": "monitoring", "model_version": str(version), "window_start": window_start,
+            "window_end": window_end, "status": str(details["status"]),
+            "should_retrain": str(bool(details["should_retrain"])), "fired": ",".join(fired)}
+    run = client.create_run(experiment_id, run_name=f"monitoring {pd.Timestamp(window_end):%Y-%m-%d %H:%M}", tags=tags)
+    run_id = run.info.run_id
+    try:
+        from mlflow.entities import Metric
 
-    registry.connect()
-    tags = {"fare_assets.kind": "monitoring", "model_version": str(version),
-            "window_start": str(row["window_start"]), "window_end": str(row["window_end"]),
-            "status": row["status"], "should_retrain": str(row["should_retrain"]),
-            "fired": ",".join(json.loads(row["fired"]))}
-    metrics = {k: float(result[k]) for k in ("mae", "volume_ratio", "fare_level_shift") if result.get(k) is not None}
-    with mlflow.start_run(run_name=f"monitoring {row['window_end']:%Y-%m-%d %H:%M}", tags=tags) as run:
-        mlflow.log_metrics({"rows": float(row["rows"]), "should_retrain": float(row["should_retrain"]), **metrics})
+        now = int(pd.Timestamp.now("UTC").timestamp() * 1000)
+        metrics = {"rows": float(details["rows"]), "should_retrain": float(bool(details["should_retrain"])),
+                   **{k: float(details[k]) for k in ("mae", "volume_ratio", "fare_level_shift")
+                      if details.get(k) is not None}}
+        client.log_batch(run_id, metrics=[Metric(k, v, now, 0) for k, v in metrics.items()])
         with tempfile.TemporaryDirectory() as folder:
             path = Path(folder) / "drift_chart.png"
             path.write_bytes(png)
-            mlflow.log_artifact(str(path), artifact_path="monitoring")
-        mlflow.log_dict(json.loads(json.dumps(result, default=str)), "monitoring/drift_details.json")
-    return registry.run_link(run.info.experiment_id, run.info.run_id)
+            client.log_artifact(run_id, str(path), artifact_path="monitoring")
+        client.log_dict(run_id, details, "monitoring/drift_details.json")
+    except BaseException:
+        client.set_terminated(run_id, status="FAILED")
+        raise
+    client.set_terminated(run_id)
+    return registry.run_link(experiment_id, run_id)
+
+
+def chart_png(markdown: str) -> bytes:
+    """The PNG inside chart_markdown's value."""
+    return base64.b64decode(markdown.split("base64,", 1)[1].rstrip(")"))

@@ -137,6 +137,9 @@ def test_the_databricks_target_materialises_the_whole_graph(databricks, tmp_path
     assert metadata["predictions"]["rows_inserted"] == metadata["predictions"]["rows"]
     assert isinstance(metadata["predictions"]["batch_mae"], float)
     assert metadata["model_monitoring"]["model_version"] == version
+    # The monitoring run was logged by the task, in the workspace's MLflow, and linked from there.
+    run_id = metadata["model_monitoring"]["mlflow_run"].rsplit("/runs/", 1)[1]
+    assert registry.get_run(run_id).data.tags["fare_assets.kind"] == "monitoring"
 
     # The endpoint was told the Champion's explicit version (never an alias), and answers with it.
     [create] = workspace.requests_to("POST", "/api/2.0/serving-endpoints")
