@@ -16,7 +16,7 @@ from fare_assets.automation import (
     training_job,
 )
 from fare_assets.backends import open_target
-from fare_assets.resources.monitoring_runs import MonitoringRuns
+from fare_assets.resources.monitoring_reports import MonitoringReports
 from fare_assets.settings import Settings
 
 
@@ -41,7 +41,7 @@ def build_definitions(settings: Settings) -> Definitions:
         schedules=[build_batch_inference_schedule(settings, target.scheduling_horizon), monitoring_schedule],
         sensors=[build_drift_sensor(settings)],
         resources={"task_runner": target.task_runner(),
-                   "monitoring_runs": MonitoringRuns(settings_env=settings.to_env())},
+                   "monitoring_reports": MonitoringReports(settings_env=settings.to_env())},
         # The graph is a chain: separate step processes would only add start-up time.
         executor=in_process_executor,
     )

@@ -71,7 +71,7 @@ SNAPSHOT = {
     "jobs": ["batch_inference_job", "monitoring_job", "training_job"],
     "schedules": ["batch_inference_schedule", "monitoring_schedule"],
     "sensors": ["drift_sensor"],
-    "resources": ["monitoring_runs", "task_runner"],
+    "resources": ["monitoring_reports", "task_runner"],
 }
 TARGET_ENV = {
     "local": {},
@@ -80,7 +80,7 @@ TARGET_ENV = {
 
 
 @pytest.mark.parametrize(("target", "runner"), [("local", "LocalTaskRunner"), ("databricks", "DatabricksTaskRunner")])
-def test_both_targets_define_the_same_graph_and_differ_only_in_the_task_runner_and_where_monitoring_runs_log(tmp_path, target, runner):
+def test_both_targets_define_the_same_graph_and_differ_only_in_the_task_runner_and_where_monitoring_is_reported(tmp_path, target, runner):
     defs = build_definitions(Settings.from_env({"FARE_ASSETS_HOME": str(tmp_path), **TARGET_ENV[target]}))
     graph = defs.resolve_asset_graph()
     snapshot = {
@@ -92,5 +92,5 @@ def test_both_targets_define_the_same_graph_and_differ_only_in_the_task_runner_a
     }
     assert snapshot == SNAPSHOT
     assert type(defs.resources["task_runner"]).__name__ == runner
-    # Locally the Dagster process logs monitoring runs (no MLflow import in the task); on Databricks the task does.
-    assert defs.resources["monitoring_runs"].in_task is (target == "databricks")
+    # Locally the Dagster process draws the monitoring chart and logs its MLflow run; on Databricks the task does.
+    assert defs.resources["monitoring_reports"].in_task is (target == "databricks")

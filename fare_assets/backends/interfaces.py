@@ -72,7 +72,7 @@ class Target(Protocol):
     """Everything that differs between running locally and on Databricks, built from settings."""
 
     name: str
-    monitoring_runs_in_task: bool  # whether the monitoring task logs its MLflow run, or the Dagster side
+    monitoring_reports_in_task: bool  # whether the monitoring task draws its chart and logs its run, or the Dagster side
 
     def trip_source(self) -> TripSource: ...
     def source_description(self) -> str: ...

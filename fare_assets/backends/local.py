@@ -18,8 +18,9 @@ EXPERIMENT = "fare_assets"
 
 class LocalTarget:
     name = "local"
-    # The Dagster process logs each monitoring run into the home's sqlite store (MonitoringRuns).
-    monitoring_runs_in_task = False
+    # The Dagster process draws each monitoring chart and logs its run into the home's sqlite store
+    # (resources.monitoring_reports).
+    monitoring_reports_in_task = False
 
     def __init__(self, settings: Settings):
         self.settings = settings

@@ -14,7 +14,7 @@ from fare_assets.ml.drift import evaluate_window, profile_from_rows
 from fare_assets.ml.drift_checks import check_outcomes
 from fare_assets.ml.schema import PICKUP_TIME
 from fare_assets.tasks.common import as_json, rounded, table_metadata
-from fare_assets.tasks.monitoring_report import chart_markdown, log_monitoring_run, render_chart
+from fare_assets.tasks.monitoring_report import report, window_chart_data
 from fare_assets.tasks.pipes import open_task_pipes, param, run_task, task_settings
 
 
@@ -44,21 +44,19 @@ def main() -> None:
         row = monitoring_row(result, start, watermark, version if len(window) else None)
         history = store.read(MONITORING_TABLE)
         store.append(MONITORING_TABLE, pd.DataFrame([row]).astype(MONITORING_DTYPES))
-        chart = render_chart(baseline, window, history, row, version)
+        chart = window_chart_data(baseline, window, history, row, version)
         details = json.loads(row["details"])
-        # The window's MLflow run: logged here when the target says so (Databricks: next to the
-        # workspace's MLflow); otherwise by the Dagster side from this metadata (MonitoringRuns).
-        mlflow_run = ({"mlflow_run": {"raw_value": log_monitoring_run(
-            target.registry(), chart, details, version, str(start), str(watermark)), "type": "url"}}
-            if param(context, "mlflow_run_in_task", True) else {})
+        # The chart and the window's MLflow run: made here when the target says so (Databricks: next
+        # to the workspace's MLflow); otherwise by the Dagster side, from chart_data and details.
+        shown = (report(target.registry(), chart, details, version, str(start), str(watermark))
+                 if param(context, "report_in_task", True) else {"chart_data": as_json(chart)})
         context.report_asset_materialization(metadata={
             "status": result["status"], "rows": int(result["rows"]),
             "should_retrain": bool(result["should_retrain"]), "fired": as_json(fired_rules(result)),
             "mae": rounded(result["mae"]) if result["mae"] is not None else "no rows",
             "window_start": str(start), "window_end": str(watermark),
             "watermark": str(watermark), "model_version": version,
-            "drift_chart": chart_markdown(chart),
-            **mlflow_run,
+            **shown,
             "details": as_json(details),
             **table_metadata(store, MONITORING_TABLE),
         })

@@ -1,4 +1,8 @@
-"""What a monitoring run shows besides its row: the drift chart, in the Dagster UI and in MLflow."""
+"""What a monitoring run shows besides its row: the drift chart, in the Dagster UI and in MLflow.
+
+The task bins the chart's data (`window_chart_data`); whoever reports the window renders it and
+logs the MLflow run (`report`): the task itself on Databricks, the Dagster side locally
+(resources.monitoring_reports), so that a local task imports neither matplotlib nor MLflow."""
 
 from __future__ import annotations
 
@@ -9,14 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from fare_assets.ml.drift_chart import drift_chart
+from fare_assets.ml import drift_chart
 
 HISTORY_WINDOWS = 12
 
 
-def render_chart(baseline: dict, window: pd.DataFrame, history: pd.DataFrame | None, row: dict,
-                 version: int) -> bytes:
-    """The chart of this window, with the MAE of the previous monitoring windows beside it."""
+def window_chart_data(baseline: dict, window: pd.DataFrame, history: pd.DataFrame | None, row: dict,
+                      version: int) -> dict:
+    """The chart's data for this window, with the MAE of the previous monitoring windows beside it."""
     current = pd.DataFrame([{k: row[k] for k in ("window_end", "mae", "should_retrain")}])
     previous = (history.sort_values("window_end")[["window_end", "mae", "should_retrain"]]
                 if history is not None and len(history) else current.iloc[:0])
@@ -24,7 +28,14 @@ def render_chart(baseline: dict, window: pd.DataFrame, history: pd.DataFrame | N
     title = (f"model version {version}: window {row['window_start']:%Y-%m-%d %H:%M} .. "
              f"{row['window_end']:%Y-%m-%d %H:%M}, {row['rows']:,} trips, {row['status']}"
              + (f", fired: {', '.join(json.loads(row['fired']))}" if row["should_retrain"] else ""))
-    return drift_chart(baseline, window, recent, title)
+    return drift_chart.chart_data(baseline, window, recent, title)
+
+
+def report(registry, chart: dict, details: dict, version: int, window_start: str, window_end: str) -> dict:
+    """The window's chart and MLflow run, as metadata of its materialization."""
+    png = drift_chart.render(chart)
+    link = log_monitoring_run(registry, png, details, version, window_start, window_end)
+    return {"drift_chart": chart_markdown(png), "mlflow_run": {"raw_value": link, "type": "url"}}
 
 
 def chart_markdown(png: bytes) -> dict:
@@ -63,8 +74,3 @@ def log_monitoring_run(registry, png: bytes, details: dict, version: int, window
         raise
     client.set_terminated(run_id)
     return registry.run_link(experiment_id, run_id)
-
-
-def chart_png(markdown: str) -> bytes:
-    """The PNG inside chart_markdown's value."""
-    return base64.b64decode(markdown.split("base64,", 1)[1].rstrip(")"))
