@@ -30,11 +30,13 @@ class MonitoringReports(ConfigurableResource):
         from fare_assets.tasks.monitoring_report import report
 
         value = {key: getattr(item, "value", item) for key, item in metadata.items()}
-        chart = metadata.pop("chart_data").value
         registry = open_target(Settings.from_env(self.settings_env)).registry()
-        # In Pipes' form, as the task reports it on Databricks.
-        shown = report(registry, chart, value["details"], int(value["model_version"]),
-                       str(value["window_start"]), str(value["window_end"]))
-        return MaterializeResult(asset_key=result.asset_key, metadata={**metadata, **metadata_map_from_external(shown)},
-                                 check_results=result.check_results, data_version=result.data_version,
-                                 tags=result.tags)
+        # In Pipes' form, as the task reports it on Databricks; shown where the chart's data was.
+        shown = metadata_map_from_external(report(
+            registry, value["chart_data"], value["details"], int(value["model_version"]),
+            str(value["window_start"]), str(value["window_end"])))
+        ordered = {}
+        for key, item in metadata.items():
+            ordered.update(shown if key == "chart_data" else {key: item})
+        return MaterializeResult(asset_key=result.asset_key, metadata=ordered, check_results=result.check_results,
+                                 data_version=result.data_version, tags=result.tags)
