@@ -9,6 +9,7 @@ every later one.
 from __future__ import annotations
 
 import fcntl
+import logging
 import random
 import time
 from contextlib import contextmanager
@@ -21,6 +22,14 @@ from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
 COMMIT_ATTEMPTS = 8
+# Every this many commits a table's small files are compacted and a checkpoint is written. A replay
+# appends one small file per window to predictions, their watermarks and model_monitoring, and each
+# read opens every file and replays every log entry: measured on a year of weekly 2019 windows, a
+# step grew from 3.1 s to 4.2 s, and a read of the history took 0.1 s at 43 files, 0.02 s compacted.
+# (Unity Catalog tables get this from Databricks' predictive optimization instead.)
+MAINTENANCE_EVERY = 20
+
+log = logging.getLogger("fare_assets.tables")
 
 
 class LocalTableStore:
@@ -116,12 +125,30 @@ class LocalTableStore:
         Path(self.location(table)).parent.mkdir(parents=True, exist_ok=True)
         for attempt in range(1, COMMIT_ATTEMPTS + 1):
             try:
-                return write()
+                written = write()
+                self._maintain(table)
+                return written
             except CommitFailedError as error:
                 if attempt == COMMIT_ATTEMPTS:
                     raise RuntimeError(f"{self.location(table)}: {COMMIT_ATTEMPTS} conflicting commits in a row, "
                                        f"the last: {error}") from error
                 time.sleep(random.uniform(0.05, 0.2) * attempt)  # let the other writer finish its commit
+
+    def _maintain(self, table: str) -> None:
+        """At every MAINTENANCE_EVERY-th version: compact the small files into one, write a checkpoint,
+        and delete the files that compaction removed more than the retention (7 days) ago. Readers
+        of an older snapshot keep their files until then. A failure here loses nothing (each step
+        is its own atomic commit, or none) and fails no write: it is logged and tried again later."""
+        delta = self._table(table)
+        if delta is None or delta.version() == 0 or delta.version() % MAINTENANCE_EVERY:
+            return
+        try:
+            delta.optimize.compact()
+            delta = DeltaTable(self.location(table))
+            delta.create_checkpoint()
+            delta.vacuum(dry_run=False)
+        except (CommitFailedError, DeltaError, OSError) as error:
+            log.warning("maintenance of %s skipped: %s", self.location(table), error)
 
 
 def _arrow(frame: pd.DataFrame) -> pa.Table:

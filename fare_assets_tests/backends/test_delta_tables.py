@@ -66,3 +66,40 @@ def test_inserted_rows_may_add_or_leave_out_columns_but_not_change_a_type(tmp_pa
     with pytest.raises(Exception, match="(?i)cast"):
         store.insert_new("predictions", pd.DataFrame({"trip_id": ["d"], "prediction": ["a lot"]}), key="trip_id")
     assert store.count("predictions") == 3
+
+
+def test_a_table_appended_to_window_by_window_is_compacted_and_checkpointed_and_reads_the_same(tmp_path):
+    from deltalake import DeltaTable
+
+    from fare_assets.backends.delta_tables import MAINTENANCE_EVERY
+
+    store = LocalTableStore(tmp_path)
+    windows = 2 * MAINTENANCE_EVERY + 3
+    for window in range(windows):
+        assert store.insert_new("predictions", trips(window * 10, 10), key="trip_id") == 10
+    store.append("model_monitoring", trips(0, 1))
+    table = DeltaTable(store.location("predictions"))
+    # Each maintenance folded the small files so far into one: a read opens a few files, not one per window.
+    assert len(table.file_uris()) < MAINTENANCE_EVERY
+    assert any(p.name.endswith(".checkpoint.parquet") for p in (tmp_path / "predictions" / "_delta_log").iterdir())
+    rows = store.read("predictions").sort_values("trip_id", ignore_index=True)
+    pd.testing.assert_frame_equal(rows, pd.concat([trips(w * 10, 10) for w in range(windows)], ignore_index=True))
+    # Idempotent as before: the trips of a compacted window are still known.
+    assert store.insert_new("predictions", trips(0, 10), key="trip_id") == 0
+
+
+def test_a_failed_maintenance_loses_nothing_and_fails_no_write(tmp_path, monkeypatch, caplog):
+    from deltalake import DeltaTable
+    from deltalake.exceptions import DeltaError
+
+    from fare_assets.backends.delta_tables import MAINTENANCE_EVERY
+
+    def refuse(self):
+        raise DeltaError("disk full")
+
+    monkeypatch.setattr(DeltaTable, "create_checkpoint", refuse)
+    store = LocalTableStore(tmp_path)
+    for window in range(MAINTENANCE_EVERY + 1):
+        store.append("model_monitoring", trips(window, 1))
+    assert len(store.read("model_monitoring")) == MAINTENANCE_EVERY + 1
+    assert "maintenance of" in caplog.text and "disk full" in caplog.text
