@@ -97,8 +97,15 @@ class SparkTableStore:
         schema = self.location(table).rsplit(".", 1)[0]
         if not self.spark.catalog.databaseExists(schema):
             self.spark.sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
-        (frame.write.mode(mode).option("overwriteSchema", "true" if mode == "overwrite" else "false")
-         .saveAsTable(self.location(table)))
+        # An append may bring columns the table lacks (predictions with the zones, after a home
+        # was scored by six-field models): Delta adds them with mergeSchema, and refuses the write
+        # without it ("Enable schema evolution": https://docs.databricks.com/aws/en/delta/update-schema).
+        # A changed column type still fails. The tests' local Spark has no Delta: this schema
+        # evolution is not exercised there.
+        writer = frame.write.mode(mode)
+        writer = (writer.option("overwriteSchema", "true") if mode == "overwrite"
+                  else writer.option("overwriteSchema", "false").option("mergeSchema", "true"))
+        writer.saveAsTable(self.location(table))
 
 
 def _compare(column, op: str, value):
