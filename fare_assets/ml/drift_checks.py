@@ -46,3 +46,8 @@ def check_outcomes(result: dict) -> list[dict]:
             )
         outcomes.append({"check_name": name, "passed": not findings, "metadata": metadata})
     return outcomes
+
+
+def fired_rules(result: dict) -> list[str]:
+    """The rules that fired in an evaluate_window result, each once, in firing order."""
+    return list(dict.fromkeys(f["rule"] for f in result.get("fired", [])))

@@ -11,7 +11,7 @@ from fare_assets.backends.history import read_history
 from fare_assets.backends.interfaces import BASELINE_TABLE, MONITORING_TABLE, PREDICTIONS_TABLE, WATERMARK_TABLE
 from fare_assets.clock import monitoring_window
 from fare_assets.ml.drift import evaluate_window, profile_from_rows
-from fare_assets.ml.drift_checks import check_outcomes
+from fare_assets.ml.drift_checks import check_outcomes, fired_rules
 from fare_assets.ml.schema import PICKUP_TIME
 from fare_assets.tasks.common import as_json, rounded, table_metadata
 from fare_assets.tasks.monitoring_report import report, window_chart_data
@@ -63,10 +63,6 @@ def main() -> None:
         # Every declared check, every run: a rule that was not judged passes and says so.
         for outcome in check_outcomes(result):
             context.report_asset_check(severity="WARN", **outcome)
-
-
-def fired_rules(result: dict) -> list[str]:
-    return list(dict.fromkeys(f["rule"] for f in result["fired"]))
 
 
 def last_scoring_version(store) -> int:

@@ -14,6 +14,7 @@ from pathlib import Path
 import pandas as pd
 
 from fare_assets.ml import drift_chart
+from fare_assets.ml.drift_checks import fired_rules
 
 HISTORY_WINDOWS = 12
 
@@ -48,12 +49,11 @@ def log_monitoring_run(registry, png: bytes, details: dict, version: int, window
     returns the run's link in the tracking UI. `details` is the window's result as JSON values.
     Through the client, not MLflow's fluent API: a long-lived Dagster process (replay) logs here for
     many homes in turn, and must not carry one home's active run or experiment into the next."""
-    client = registry.connect()
     experiment_id = registry.experiment_id()
-    fired = list(dict.fromkeys(f["rule"] for f in details.get("fired", [])))
+    client = registry.client()
     tags = {"fare_assets.kind": "monitoring", "model_version": str(version), "window_start": window_start,
             "window_end": window_end, "status": str(details["status"]),
-            "should_retrain": str(bool(details["should_retrain"])), "fired": ",".join(fired)}
+            "should_retrain": str(bool(details["should_retrain"])), "fired": ",".join(fired_rules(details))}
     run = client.create_run(experiment_id, run_name=f"monitoring {pd.Timestamp(window_end):%Y-%m-%d %H:%M}", tags=tags)
     run_id = run.info.run_id
     try:

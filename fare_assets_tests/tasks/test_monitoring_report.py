@@ -10,3 +10,12 @@ def test_the_monitoring_task_module_imports_neither_matplotlib_nor_mlflow():
     probe = "import sys, fare_assets.tasks.monitor_drift; print(sorted({'matplotlib', 'mlflow'} & set(sys.modules)))"
     imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
     assert imported.strip() == "[]"
+
+
+def test_what_the_dagster_side_imports_to_report_a_window_leaves_out_the_task_s_statistics():
+    # The Dagster process draws and logs the window; it never judges it, so scipy.stats and
+    # scikit-learn (about 1 s of imports) stay with the task.
+    probe = ("import sys, fare_assets.resources.monitoring_reports, fare_assets.tasks.monitoring_report; "
+             "print(sorted({'scipy.stats', 'sklearn'} & set(sys.modules)))")
+    imported = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert imported.strip() == "[]"
