@@ -109,6 +109,7 @@ def test_each_rule_is_a_warn_check_and_the_chart_is_in_the_ui_and_in_mlflow(loop
     assert "chart_data" not in keys and keys.index("drift_chart") < keys.index("details")
     run = pipeline.client.get_run(metadata["mlflow_run"].value.rsplit("/runs/", 1)[1])
     assert run.data.tags["fare_assets.kind"] == "monitoring" and run.data.tags["model_version"] == "1"
+    assert "mlflow.user" in run.data.tags  # MLflow's context tags, as a fluent run carries them
     assert pd.Timestamp(run.data.tags["window_end"]) == pd.Timestamp("2016-03-22")
     artifacts = [a.path for a in pipeline.client.list_artifacts(run.info.run_id, "monitoring")]
     assert "monitoring/drift_chart.png" in artifacts

@@ -54,7 +54,11 @@ def log_monitoring_run(registry, png: bytes, details: dict, version: int, window
     tags = {"fare_assets.kind": "monitoring", "model_version": str(version), "window_start": window_start,
             "window_end": window_end, "status": str(details["status"]),
             "should_retrain": str(bool(details["should_retrain"])), "fired": ",".join(fired_rules(details))}
-    run = client.create_run(experiment_id, run_name=f"monitoring {pd.Timestamp(window_end):%Y-%m-%d %H:%M}", tags=tags)
+    from mlflow.tracking.context.registry import resolve_tags
+
+    # With the context tags (user, source) that mlflow.start_run would add (mlflow/tracking/fluent.py).
+    run = client.create_run(experiment_id, run_name=f"monitoring {pd.Timestamp(window_end):%Y-%m-%d %H:%M}",
+                            tags=resolve_tags(tags))
     run_id = run.info.run_id
     try:
         from mlflow.entities import Metric
