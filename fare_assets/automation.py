@@ -12,11 +12,6 @@ from dagster import (
 from fare_assets.clock import batch_window, retraining_window, shift_training_window, waits_for_horizon
 from fare_assets.settings import Settings
 
-# A retraining window starts where the shift began and reaches back only as far as it needs for
-# this many clean trips (proposed setting: FARE_ASSETS_RETRAIN_MIN_ROWS).
-MIN_RETRAIN_ROWS = 2000
-# A shift costs at most this many retraining runs (proposed setting: FARE_ASSETS_MAX_RETRAINS_PER_SHIFT).
-MAX_RETRAINS_PER_SHIFT = 2
 SHIFT_TAG = "fare_assets/shift_start"
 # How many earlier monitoring results the sensor reads back to find where a run of alarms began.
 ALARM_LOOKBACK = 200
@@ -76,7 +71,7 @@ def build_drift_sensor(settings: Settings):
         name="drift_sensor", job=training_job, default_status=DefaultSensorStatus.STOPPED,
         minimum_interval_seconds=60,
         description=(f"Requests training_job for model_monitoring results that say should_retrain, on the data "
-                     f"since the shift began; at most {MAX_RETRAINS_PER_SHIFT} runs per shift."),
+                     f"since the shift began; at most {settings.max_retrains_per_shift} runs per shift."),
     )
     def drift_sensor(context: SensorEvaluationContext):
         # The cursor is the storage id of the last monitoring result seen: each result is judged
@@ -93,11 +88,11 @@ def build_drift_sensor(settings: Settings):
         for record in filter(fires, records):
             shift = shift_start(context.instance, record)
             done = retrains_for_shift(context.instance, shift) + sum(r.tags.get(SHIFT_TAG) == str(shift) for r in requests)
-            if shift is not None and done >= MAX_RETRAINS_PER_SHIFT:
+            if shift is not None and done >= settings.max_retrains_per_shift:
                 refused.append(f"monitoring result {record.storage_id} fired, but the shift that began {shift} "
-                               f"has had {done} retraining runs ({MAX_RETRAINS_PER_SHIFT} at most per shift)")
+                               f"has had {done} retraining runs ({settings.max_retrains_per_shift} at most per shift)")
                 continue
-            requests.append(retraining_request(record, settings.retrain_days, shift, done + 1))
+            requests.append(retraining_request(record, settings, shift, done + 1))
         return requests or SkipReason("; ".join(refused) or f"{len(records)} new monitoring result(s), "
                                                             "none asks for retraining")
 
@@ -136,20 +131,20 @@ def retrains_for_shift(instance, shift: pd.Timestamp | None) -> int:
     return sum(r.dagster_run.status not in NOT_COUNTED for r in runs)
 
 
-def retraining_request(record, retrain_days: int, shift: pd.Timestamp | None = None, attempt: int = 1) -> RunRequest:
-    """Training on the data since the shift began (reaching back for MIN_RETRAIN_ROWS), or, for a
+def retraining_request(record, settings: Settings, shift: pd.Timestamp | None = None, attempt: int = 1) -> RunRequest:
+    """Training on the data since the shift began (reaching back for `retrain_min_rows`), or, for a
     result that carries no window, on the last `retrain_days` before its watermark."""
     metadata = record.asset_materialization.metadata
     watermark = pd.Timestamp(metadata["watermark"].value)
     fired = metadata["fired"].value if "fired" in metadata else []
     tags = {"fare_assets/trigger": "drift", "fare_assets/fired": ",".join(fired)[:200]}
     if shift is None:
-        start, end = retraining_window(watermark, retrain_days)
+        start, end = retraining_window(watermark, settings.retrain_days)
         config = {"train_start": str(start), "train_end": str(end)}
     else:
-        start, end = shift_training_window(shift, watermark, retrain_days)
-        config = {"train_start": str(start), "train_end": str(end), "min_rows": MIN_RETRAIN_ROWS,
+        start, end = shift_training_window(shift, watermark, settings.retrain_days)
+        config = {"train_start": str(start), "train_end": str(end), "min_rows": settings.retrain_min_rows,
                   "shift_start": str(shift)}
-        tags |= {SHIFT_TAG: str(shift), "fare_assets/shift_retrain": f"{attempt} of {MAX_RETRAINS_PER_SHIFT}"}
+        tags |= {SHIFT_TAG: str(shift), "fare_assets/shift_retrain": f"{attempt} of {settings.max_retrains_per_shift}"}
     return RunRequest(run_key=f"retrain-for-monitoring-result-{record.storage_id}",
                       run_config={"ops": {"feature_table": {"config": config}}}, tags=tags)

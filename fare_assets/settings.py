@@ -142,6 +142,10 @@ class Settings:
     batch_window: timedelta = timedelta(hours=6)
     monitor_window: timedelta = timedelta(hours=24)
     retrain_days: int = 60
+    # A retraining after drift starts where the shift began and reaches back only as far as it
+    # needs for this many clean trips; a shift costs at most `max_retrains_per_shift` runs.
+    retrain_min_rows: int = 2000
+    max_retrains_per_shift: int = 2
     # The newest time with complete data, for a table source: set by a loader that knows; else the
     # table's newest pickup less the lateness with which trips may still arrive.
     data_horizon: datetime | None = None
@@ -184,6 +188,11 @@ class Settings:
             data_horizon=_parse_datetime("FARE_ASSETS_DATA_HORIZON", get("DATA_HORIZON") or None),
             allowed_lateness=parse_duration("FARE_ASSETS_ALLOWED_LATENESS", get("ALLOWED_LATENESS", "6h")),
             retrain_days=_parse_int("FARE_ASSETS_RETRAIN_DAYS", get("RETRAIN_DAYS", "60"), 1, 3660),
+            # Fewer than 100 trips cannot be split into a training set and a held-out fifth that
+            # the validation can judge; past 10 million a window no longer fits one machine.
+            retrain_min_rows=_parse_int("FARE_ASSETS_RETRAIN_MIN_ROWS", get("RETRAIN_MIN_ROWS", "2000"), 100, 10_000_000),
+            max_retrains_per_shift=_parse_int(
+                "FARE_ASSETS_MAX_RETRAINS_PER_SHIFT", get("MAX_RETRAINS_PER_SHIFT", "2"), 1, 100),
             location_features=_parse_auto_bool("FARE_ASSETS_LOCATION_FEATURES", get("LOCATION_FEATURES", "auto")),
             serving_host=_host("FARE_ASSETS_SERVING_HOST", get("SERVING_HOST", "127.0.0.1")),
             serving_port=_parse_int(

@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from dagster import AssetMaterialization, DagsterInstance, DagsterRun, DagsterRunStatus, build_sensor_context
 
-from fare_assets.automation import MAX_RETRAINS_PER_SHIFT, MIN_RETRAIN_ROWS, SHIFT_TAG, build_drift_sensor
+from fare_assets.automation import SHIFT_TAG, build_drift_sensor
 from fare_assets.settings import Settings
 
 
@@ -80,16 +80,15 @@ def test_retraining_starts_where_the_run_of_alarms_began_and_reaches_back_for_ro
     weekly_result(instance, "2016-03-15", should_retrain=True)
     [second], _ = tick(sensor, instance, cursor)
     assert first.run_config["ops"]["feature_table"]["config"] == {
-        "train_start": "2016-03-08", "train_end": "2016-03-15", "min_rows": MIN_RETRAIN_ROWS,
+        "train_start": "2016-03-08", "train_end": "2016-03-15", "min_rows": 2000,
         "shift_start": "2016-03-08 00:00:00"}
     config = second.run_config["ops"]["feature_table"]["config"]
     assert (config["train_start"], config["train_end"]) == ("2016-03-08", "2016-03-22")
     assert first.tags[SHIFT_TAG] == second.tags[SHIFT_TAG] == "2016-03-08 00:00:00"
-    assert second.tags["fare_assets/shift_retrain"] == f"2 of {MAX_RETRAINS_PER_SHIFT}"
+    assert second.tags["fare_assets/shift_retrain"] == "2 of 2"
 
 
-def test_a_shift_costs_at_most_two_retraining_runs_and_the_sensor_says_why(instance):
-    sensor = build_drift_sensor(Settings.from_env({}))
+def alarms_for_four_weeks(instance, sensor):
     cursor, requested = None, []
     for week in ("2016-03-08", "2016-03-15", "2016-03-22", "2016-03-29"):
         weekly_result(instance, week, should_retrain=True)
@@ -98,8 +97,22 @@ def test_a_shift_costs_at_most_two_retraining_runs_and_the_sensor_says_why(insta
         for request in result.run_requests:
             ran(instance, request)
             requested.append(request)
-    assert len(requested) == MAX_RETRAINS_PER_SHIFT == 2
-    assert "the shift that began 2016-03-08 00:00:00 has had 2 retraining runs" in result.skip_message
+    return requested, result
+
+
+def test_a_shift_costs_at_most_two_retraining_runs_and_the_sensor_says_why(instance):
+    requested, last = alarms_for_four_weeks(instance, build_drift_sensor(Settings.from_env({})))
+    assert len(requested) == 2
+    assert "the shift that began 2016-03-08 00:00:00 has had 2 retraining runs" in last.skip_message
+
+
+def test_the_retraining_budget_and_minimum_rows_are_settings(instance):
+    settings = Settings.from_env({"FARE_ASSETS_MAX_RETRAINS_PER_SHIFT": "1", "FARE_ASSETS_RETRAIN_MIN_ROWS": "500"})
+    requested, last = alarms_for_four_weeks(instance, build_drift_sensor(settings))
+    [only] = requested
+    assert only.run_config["ops"]["feature_table"]["config"]["min_rows"] == 500
+    assert only.tags["fare_assets/shift_retrain"] == "1 of 1"
+    assert "has had 1 retraining runs (1 at most per shift)" in last.skip_message
 
 
 def test_a_failed_run_does_not_count_and_a_quiet_window_ends_the_shift(instance):

@@ -35,6 +35,8 @@ def test_settings_survive_the_trip_to_a_task_and_back():
         ("FARE_ASSETS_BATCH_WINDOW", "99999999999d", "3660 days"),
         ("FARE_ASSETS_SERVING_HOST", "999.1.1.1", "neither an IP address"),
         ("FARE_ASSETS_SERVING_HOST", "local host", "neither an IP address"),
+        ("FARE_ASSETS_RETRAIN_MIN_ROWS", "10", "100 to 10000000"),
+        ("FARE_ASSETS_MAX_RETRAINS_PER_SHIFT", "0", "1 to 100"),
     ],
 )
 def test_a_wrong_value_names_the_variable_and_the_accepted_forms(variable, value, named):
