@@ -10,7 +10,7 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 # The code a model version depends on: its features, its search, and the task that logs it.
-TRAINING_CODE = ("ml/features.py", "ml/schema.py", "ml/training.py", "tasks/train_model.py")
+TRAINING_CODE = ("ml/features.py", "ml/schema.py", "ml/meter_line.py", "ml/training.py", "tasks/train_model.py")
 
 
 def code_version(files: tuple[str, ...] = TRAINING_CODE) -> str:

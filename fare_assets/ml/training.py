@@ -21,15 +21,17 @@ from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, TargetEnc
 from threadpoolctl import threadpool_limits
 
 from fare_assets.ml.evaluation import regression_metrics
+from fare_assets.ml.meter_line import MeteredFareRegressor
 from fare_assets.ml.schema import LOCATION_COLUMNS
 
 IGNORED_FEATURES = frozenset({"pickup_month"})
 # Absolute-error loss fits the metric we judge by (MAE) and shrugs off odd fares; the
 # grid is small on purpose: tuning buys about $0.05 on this problem (MISSION.md).
 # At most 150 trees at learning rates 0.1-0.2: every tree is paid for again in each prediction.
-# Measured on 2019 files (Jan-Feb -> March, one thread): this grid's zone model has MAE 0.879 x the
-# plain GBR's and predicts 68k rows/s, where 300 trees at 0.05-0.1 gave 0.878 x at 24k rows/s
-# and trained 2.5 times longer; the six-field model $1.406 at 443k rows/s (was $1.407, 166k rows/s).
+# Measured on 2019 files (Jan-Feb -> March, one thread), before the meter line (ml/meter_line.py):
+# this grid's zone model had MAE 0.879 x the plain GBR's and predicted 68k rows/s, where 300 trees
+# at 0.05-0.1 gave 0.878 x at 24k rows/s and trained 2.5 times longer; the six-field model $1.406
+# at 443k rows/s (was $1.407, 166k rows/s). With the line: 0.843 x and $1.374.
 SEARCH_SPACE = [
     {"learning_rate": lr, "max_leaf_nodes": leaves, "min_samples_leaf": leaf}
     for lr in (0.1, 0.2)
@@ -41,6 +43,7 @@ SEARCH_SPACE = [
 # keeps a functools.partial of check_array (sklearn/ensemble/_hist_gradient_boosting/
 # gradient_boosting.py, `_preprocess_X`); the zone pair's np.dot and its encoder's KFold.
 SKOPS_TRUSTED_TYPES = [
+    "fare_assets.ml.meter_line.MeteredFareRegressor",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "functools.partial", "sklearn.utils.validation.check_array",
     "numpy.dot", "sklearn.model_selection._split.KFold",
@@ -56,7 +59,7 @@ MASKED_ROWS = 500_000
 
 @dataclass
 class SearchResult:
-    model: Pipeline
+    model: MeteredFareRegressor
     params: dict
     trials: list[dict] = field(default_factory=list)
     seconds: float = 0.0
@@ -74,8 +77,9 @@ ZONE_CATEGORIES = 250
 PAIR_WEIGHTS = np.array([[1000.0], [1.0]])
 
 
-def build_model(feature_names: list[str], params: dict, seed: int = 0) -> Pipeline:
-    """A positional pipeline: it predicts from a float array in contract order, or a frame. With the
+def build_model(feature_names: list[str], params: dict, seed: int = 0) -> MeteredFareRegressor:
+    """The meter's line in the distance plus a positional pipeline of trees for the rest
+    (ml/meter_line.py): it predicts from a float array in contract order, or a frame. With the
     location fields among its inputs, missing zones (NaN) take a path of their own."""
     used = [i for i, name in enumerate(feature_names) if name not in IGNORED_FEATURES and name not in LOCATION_COLUMNS]
     zones = [feature_names.index(c) for c in LOCATION_COLUMNS if c in feature_names]
@@ -91,7 +95,7 @@ def build_model(feature_names: list[str], params: dict, seed: int = 0) -> Pipeli
             ]), zones),
         ]
         categorical += [True, True, False]
-    return Pipeline(
+    trees = Pipeline(
         [
             ("select", ColumnTransformer(parts, remainder="drop")),
             ("gbm", HistGradientBoostingRegressor(
@@ -99,6 +103,7 @@ def build_model(feature_names: list[str], params: dict, seed: int = 0) -> Pipeli
                 categorical_features=categorical if zones else None, **params)),
         ]
     )
+    return MeteredFareRegressor(trees, distance_index=feature_names.index("trip_distance"), random_state=seed)
 
 
 def with_masked_locations(X: np.ndarray, y: np.ndarray, feature_names: list[str], seed: int = 0,
@@ -107,10 +112,11 @@ def with_masked_locations(X: np.ndarray, y: np.ndarray, feature_names: list[str]
     the model learns to answer a request without location fields as well as one with them. Every
     row up to `masked_rows`, a random `masked_rows` of them above: the no-location path has six
     inputs to learn, not enough to need millions of examples, and training time stays linear.
-    Measured on 2019 files (Jan-Feb -> March): with zones 0.879 x the plain GBR's MAE; without zones
-    $1.406, as the six-field model. Single fits without the twins reached 0.862 x with zones, but
-    then a request without them is no better than a guess; masking a random 10-20% of rows instead
-    of adding twins cost more on both paths (0.887-0.889 x and $1.425-1.428)."""
+    Measured on 2019 files (Jan-Feb -> March, before the meter line): with zones 0.879 x the plain
+    GBR's MAE; without zones $1.406, as the six-field model. Single fits without the twins reached
+    0.862 x with zones, but then a request without them is no better than a guess; masking a random
+    10-20% of rows instead of adding twins cost more on both paths (0.887-0.889 x and $1.425-1.428).
+    With the line the twins cost less: 0.842 x with them, 0.847 x without (one fit, 31 leaves)."""
     zones = [feature_names.index(c) for c in LOCATION_COLUMNS if c in feature_names]
     if not zones:
         return X, y

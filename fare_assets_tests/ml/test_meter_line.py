@@ -1,0 +1,88 @@
+"""The meter's line under the trees: fitted by least absolute deviations, carried with the model."""
+
+import subprocess
+import sys
+import textwrap
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from fare_assets.ml.features import feature_columns
+from fare_assets.ml.meter_line import MeteredFareRegressor, least_absolute_line
+from fare_assets.ml.training import SKOPS_TRUSTED_TYPES, build_model
+
+REPOSITORY = Path(__file__).resolve().parents[2]
+PARAMS = {"learning_rate": 0.1, "max_leaf_nodes": 15, "min_samples_leaf": 20}
+
+
+def metered_trips(n=3000, seed=0, longest=10.0):
+    """Six-field inputs in contract order and fares of $2.50 + $2.50 a mile plus waiting time."""
+    rng = np.random.default_rng(seed)
+    hour = rng.integers(0, 24, n)
+    X = np.column_stack([rng.uniform(0.3, longest, n), hour, rng.integers(1, 8, n), np.full(n, 3),
+                         np.zeros(n), np.isin(hour, [7, 8, 9, 16, 17, 18, 19])]).astype(float)
+    waiting = np.where(X[:, 5] == 1, 3.0, 1.0) * rng.exponential(1.0, n)
+    return X, 2.5 + 2.5 * X[:, 0] + waiting
+
+
+def test_the_line_is_the_meters_and_odd_fares_do_not_bend_it():
+    rng = np.random.default_rng(3)
+    miles = rng.uniform(0.5, 12, 5000)
+    fares = 2.5 + 2.5 * miles + rng.normal(0, 0.3, 5000)
+    fares[:500] = 52.0  # a tenth are flat airport fares, whatever the distance
+    flag_drop, per_mile = least_absolute_line(miles, fares)
+    assert flag_drop == pytest.approx(2.5, abs=0.1) and per_mile == pytest.approx(2.5, abs=0.03)
+    per_mile_squares, flag_drop_squares = np.polyfit(miles, fares, 1)
+    assert abs(flag_drop_squares - 2.5) > 4 and abs(per_mile_squares - 2.5) > 0.2  # least squares, bent
+
+
+def test_a_trip_longer_than_any_in_training_costs_what_the_meter_says():
+    X, y = metered_trips(longest=10.0)
+    model = build_model(feature_columns(), PARAMS).fit(X, y)
+    assert isinstance(model, MeteredFareRegressor)
+    longer = X[:200].copy()
+    longer[:, 0] = 20.0
+    # Trees alone would stop at the longest trip they saw (about $28); the line goes on.
+    assert np.median(model.predict(longer)) == pytest.approx(2.5 + 2.5 * 20 + 1, abs=2)
+    assert model.n_features_in_ == 6
+
+
+def test_a_model_takes_a_frame_as_the_endpoint_and_spark_send_it():
+    X, y = metered_trips()
+    model = build_model(feature_columns(), PARAMS).fit(X, y)
+    frame = pd.DataFrame(X[:50], columns=feature_columns())
+    np.testing.assert_allclose(model.predict(frame), model.predict(X[:50]))
+
+
+@pytest.mark.filterwarnings("ignore:X has feature names")
+def test_a_registered_model_loads_where_fare_assets_is_not_installed(tmp_path):
+    """As in Databricks Model Serving, which installs only the model's pip requirements: the model's
+    code path carries the meter line."""
+    import mlflow.sklearn
+
+    from fare_assets.tasks.train_model import model_code_paths, model_requirements
+
+    X, y = metered_trips()
+    model = build_model(feature_columns(), PARAMS).fit(X, y)
+    frame = pd.DataFrame(X[:20], columns=feature_columns())
+    mlflow.sklearn.save_model(model, tmp_path / "model", skops_trusted_types=SKOPS_TRUSTED_TYPES,
+                              pip_requirements=model_requirements(), code_paths=model_code_paths(str(tmp_path / "code")))
+    frame.to_csv(tmp_path / "request.csv", index=False)
+    script = textwrap.dedent(f"""
+        import importlib.util, sys
+        sys.meta_path = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
+        sys.path = [p for p in sys.path if p not in ("", {str(REPOSITORY)!r})]
+        assert importlib.util.find_spec("fare_assets") is None, "fare_assets is installed here"
+        import mlflow.pyfunc, pandas as pd
+        served = mlflow.pyfunc.load_model({str(tmp_path / "model")!r})
+        import fare_assets
+        assert fare_assets.__file__.startswith({str(tmp_path / "model")!r}), fare_assets.__file__
+        print(",".join(map(str, served.predict(pd.read_csv({str(tmp_path / "request.csv")!r})))))
+    """)
+    done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    served = np.array([float(v) for v in done.stdout.strip().splitlines()[-1].split(",")])
+    np.testing.assert_allclose(served, model.predict(X[:20]))
