@@ -176,6 +176,11 @@ DENSE_CELLS = 1 << 24
 
 
 def predict_by_cells(model, X):
+    """The meter's line (ml/meter_line.py) plus the trees' prediction, one per occupied cell."""
+    return model.line(X[:, model.distance_index]) + _trees_by_cells(model.regressor_, X)
+
+
+def _trees_by_cells(model, X):
     import numpy as np
 
     columns, gbm = model[:-1].transform(X), model[-1]
