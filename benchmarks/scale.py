@@ -176,7 +176,7 @@ DENSE_CELLS = 1 << 24
 
 
 def predict_by_cells(model, X):
-    """The meter's line (ml/meter_line.py) plus the trees' prediction, one per occupied cell."""
+    """The meter's line (fare_meter.py) plus the trees' prediction, one per occupied cell."""
     return model.line(X[:, model.distance_index]) + _trees_by_cells(model.regressor_, X)
 
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 PACKAGE = Path(__file__).resolve().parent
 # The code a model version depends on: its features, its search, and the task that logs it.
-TRAINING_CODE = ("ml/features.py", "ml/schema.py", "ml/meter_line.py", "ml/training.py", "tasks/train_model.py")
+# Paths from the package folder; the meter line is a module beside it (fare_meter.py says why).
+TRAINING_CODE = ("ml/features.py", "ml/schema.py", "../fare_meter.py", "ml/training.py", "tasks/train_model.py")
 
 
 def code_version(files: tuple[str, ...] = TRAINING_CODE) -> str:

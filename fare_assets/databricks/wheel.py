@@ -28,9 +28,14 @@ class TaskWheel:
 
 
 def package_files(root: Path = PACKAGE_DIR) -> list[tuple[str, bytes]]:
+    """The package's files, and the top-level module beside it that registered models name
+    (fare_meter.py says why it is not inside the package)."""
+    import fare_meter
+
     files = [p for p in root.rglob("*") if p.is_file() and p.suffix != ".pyc"
              and not any(part == "__pycache__" or part.startswith(".") for part in p.relative_to(root).parts)]
-    return [(f"fare_assets/{p.relative_to(root).as_posix()}", p.read_bytes()) for p in sorted(files)]
+    return ([(f"fare_assets/{p.relative_to(root).as_posix()}", p.read_bytes()) for p in sorted(files)]
+            + [("fare_meter.py", Path(fare_meter.__file__).read_bytes())])
 
 
 def content_digest(files: list[tuple[str, bytes]]) -> str:

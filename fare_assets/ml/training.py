@@ -21,14 +21,14 @@ from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, TargetEnc
 from threadpoolctl import threadpool_limits
 
 from fare_assets.ml.evaluation import regression_metrics
-from fare_assets.ml.meter_line import MeteredFareRegressor
+from fare_meter import MeteredFareRegressor
 from fare_assets.ml.schema import LOCATION_COLUMNS
 
 IGNORED_FEATURES = frozenset({"pickup_month"})
 # Absolute-error loss fits the metric we judge by (MAE) and shrugs off odd fares; the
 # grid is small on purpose: tuning buys about $0.05 on this problem (MISSION.md).
 # At most 150 trees at learning rates 0.1-0.2: every tree is paid for again in each prediction.
-# Measured on 2019 files (Jan-Feb -> March, one thread), before the meter line (ml/meter_line.py):
+# Measured on 2019 files (Jan-Feb -> March, one thread), before the meter line (fare_meter.py):
 # this grid's zone model had MAE 0.879 x the plain GBR's and predicted 68k rows/s, where 300 trees
 # at 0.05-0.1 gave 0.878 x at 24k rows/s and trained 2.5 times longer; the six-field model $1.406
 # at 443k rows/s (was $1.407, 166k rows/s). With the line: 0.843 x and $1.374.
@@ -43,7 +43,7 @@ SEARCH_SPACE = [
 # keeps a functools.partial of check_array (sklearn/ensemble/_hist_gradient_boosting/
 # gradient_boosting.py, `_preprocess_X`); the zone pair's np.dot and its encoder's KFold.
 SKOPS_TRUSTED_TYPES = [
-    "fare_assets.ml.meter_line.MeteredFareRegressor",
+    "fare_meter.MeteredFareRegressor",
     "sklearn.ensemble._hist_gradient_boosting.predictor.TreePredictor",
     "functools.partial", "sklearn.utils.validation.check_array",
     "numpy.dot", "sklearn.model_selection._split.KFold",
@@ -79,7 +79,7 @@ PAIR_WEIGHTS = np.array([[1000.0], [1.0]])
 
 def build_model(feature_names: list[str], params: dict, seed: int = 0) -> MeteredFareRegressor:
     """The meter's line in the distance plus a positional pipeline of trees for the rest
-    (ml/meter_line.py): it predicts from a float array in contract order, or a frame. With the
+    (fare_meter.py): it predicts from a float array in contract order, or a frame. With the
     location fields among its inputs, missing zones (NaN) take a path of their own."""
     used = [i for i, name in enumerate(feature_names) if name not in IGNORED_FEATURES and name not in LOCATION_COLUMNS]
     zones = [feature_names.index(c) for c in LOCATION_COLUMNS if c in feature_names]

@@ -2,11 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import tempfile
 import warnings
-from pathlib import Path
 
 import pandas as pd
 
@@ -50,8 +47,7 @@ def main() -> None:
         context.log.info(f"training on {fit_count:,} trips, judging on the newest {len(holdout):,}"
                          f"{', with pickup and dropoff zones' if locations else ''}")
         window_start, window_end = data.window
-        with (contextlib.ExitStack() as stack,
-              mlflow.start_run(run_name=f"train {window_start:%Y-%m-%d}..{window_end:%Y-%m-%d}") as run):
+        with mlflow.start_run(run_name=f"train {window_start:%Y-%m-%d}..{window_end:%Y-%m-%d}") as run:
             search = search_model(
                 data.X, data.y, columns,
                 on_trial=lambda i, n, trial: context.log.info(
@@ -72,7 +68,6 @@ def main() -> None:
                                "ignored_features": ",".join(sorted(IGNORED_FEATURES))})
             mlflow.log_metrics({**{f"holdout_{k}": v for k, v in metrics.items()}, "search_seconds": search.seconds})
             example = holdout[columns].head(5)
-            code = model_code_paths(stack.enter_context(tempfile.TemporaryDirectory()))
             info = mlflow.sklearn.log_model(
                 search.model, name="model",
                 signature=request_signature(example, pd.Series(predictions[:5], name="prediction"),
@@ -83,7 +78,7 @@ def main() -> None:
                 # What the model needs to load, not the whole project (MLflow would otherwise
                 # export all of uv.lock, Dagster included, into the serving environment).
                 pip_requirements=model_requirements(),
-                code_paths=code,
+                code_paths=model_code_paths(),
             )
         version = int(info.registered_model_version)
         registry.set_alias(CHALLENGER, version)
@@ -154,25 +149,17 @@ def report_reuse(context, registry, version: int, key: str) -> None:
     )
 
 
-# The project's modules a registered model's pickle names (the meter line around the trees), and the
-# package files above them: a model carries these as its MLflow code path.
-MODEL_CODE = ("__init__.py", "ml/__init__.py", "ml/meter_line.py")
+def model_code_paths() -> list[str]:
+    """The code a registered model's pickle names beyond scikit-learn: the meter line around the
+    trees (`fare_meter`, a top-level module for this reason), for `log_model(code_paths=...)`.
+    Databricks Model Serving installs only the model's pip requirements, so custom model code must
+    travel with the model ("Log model dependencies", custom code with code_path:
+    https://docs.databricks.com/aws/en/mlflow/log-model-dependencies); MLflow puts the model's
+    `code/` first on sys.path when loading it (mlflow/utils/model_utils.py
+    `_add_code_from_conf_to_system_path`)."""
+    import fare_meter
 
-
-def model_code_paths(directory: str) -> list[str]:
-    """A `fare_assets` package holding only the modules a model needs to load, built in `directory`
-    for `log_model(code_paths=...)`. Databricks Model Serving installs only the model's pip
-    requirements, so custom model code must travel with the model ("Log model dependencies",
-    https://docs.databricks.com/aws/en/mlflow/log-model-dependencies, custom code with code_path);
-    MLflow puts the model's `code/` first on sys.path when loading it (mlflow/utils/model_utils.py
-    `_add_code_from_conf_to_system_path`). Where fare_assets is installed and imported, that copy is
-    never used: an imported package keeps its own path."""
-    package = Path(__file__).resolve().parents[1]
-    root = Path(directory) / "fare_assets"
-    for name in MODEL_CODE:
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        (root / name).write_bytes((package / name).read_bytes())
-    return [str(root)]
+    return [fare_meter.__file__]
 
 
 def model_requirements() -> list[str]:

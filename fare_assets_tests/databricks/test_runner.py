@@ -166,3 +166,13 @@ def test_a_failing_task_fails_the_asset_with_the_task_error(workspace, tmp_path)
     [failure] = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert "databricks.no_such_module failed" in str(failure.event_specific_data.error)
     assert "No module named fare_assets.databricks.no_such_module" in str(failure.event_specific_data.error)
+
+
+def test_the_wheel_carries_the_module_that_registered_models_name():
+    """Models pickle fare_meter.MeteredFareRegressor; a task that scores or promotes loads it from the
+    wheel (the fake's editable install would hide its absence, so the archive is checked)."""
+    import io
+    import zipfile
+
+    names = zipfile.ZipFile(io.BytesIO(build_task_wheel().content)).namelist()
+    assert "fare_meter.py" in names and "fare_assets/ml/training.py" in names

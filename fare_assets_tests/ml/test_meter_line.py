@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from fare_assets.ml.features import feature_columns
-from fare_assets.ml.meter_line import MeteredFareRegressor, least_absolute_line
+from fare_meter import MeteredFareRegressor, least_absolute_line
 from fare_assets.ml.training import SKOPS_TRUSTED_TYPES, build_model
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -60,7 +60,7 @@ def test_a_model_takes_a_frame_as_the_endpoint_and_spark_send_it():
 @pytest.mark.filterwarnings("ignore:X has feature names")
 def test_a_registered_model_loads_where_fare_assets_is_not_installed(tmp_path):
     """As in Databricks Model Serving, which installs only the model's pip requirements: the model's
-    code path carries the meter line."""
+    code path carries the meter line, and nothing but it."""
     import mlflow.sklearn
 
     from fare_assets.tasks.train_model import model_code_paths, model_requirements
@@ -69,17 +69,19 @@ def test_a_registered_model_loads_where_fare_assets_is_not_installed(tmp_path):
     model = build_model(feature_columns(), PARAMS).fit(X, y)
     frame = pd.DataFrame(X[:20], columns=feature_columns())
     mlflow.sklearn.save_model(model, tmp_path / "model", skops_trusted_types=SKOPS_TRUSTED_TYPES,
-                              pip_requirements=model_requirements(), code_paths=model_code_paths(str(tmp_path / "code")))
+                              pip_requirements=model_requirements(), code_paths=model_code_paths())
+    assert sorted(p.name for p in (tmp_path / "model" / "code").iterdir()) == ["fare_meter.py"]
     frame.to_csv(tmp_path / "request.csv", index=False)
     script = textwrap.dedent(f"""
         import importlib.util, sys
         sys.meta_path = [f for f in sys.meta_path if "editable" not in getattr(f, "__module__", "")]
         sys.path = [p for p in sys.path if p not in ("", {str(REPOSITORY)!r})]
-        assert importlib.util.find_spec("fare_assets") is None, "fare_assets is installed here"
+        for name in ("fare_assets", "fare_meter"):
+            assert importlib.util.find_spec(name) is None, name + " is installed here"
         import mlflow.pyfunc, pandas as pd
         served = mlflow.pyfunc.load_model({str(tmp_path / "model")!r})
-        import fare_assets
-        assert fare_assets.__file__.startswith({str(tmp_path / "model")!r}), fare_assets.__file__
+        import fare_meter
+        assert fare_meter.__file__.startswith({str(tmp_path / "model")!r}), fare_meter.__file__
         print(",".join(map(str, served.predict(pd.read_csv({str(tmp_path / "request.csv")!r})))))
     """)
     done = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)

@@ -10,9 +10,13 @@ MAE with zones 0.879 -> 0.843 x the plain GBR's (January-February -> March), 0.9
 $1.667 -> $1.625, $1.803 -> $1.790, $1.825 -> $1.801. And a trip longer than any in the training
 window is priced by the meter, where trees alone stop at the longest trip they saw.
 
-Self-contained (numpy and scikit-learn only): a registered model carries this file as its MLflow
-code path, so Databricks Model Serving, which installs only the model's pip requirements, loads it
-(see tasks/train_model.py `model_code_paths`).
+Why a top-level module beside the fare_assets package: a registered model's pickle names this class,
+so the model carries this one file as its MLflow code path, and Databricks Model Serving, which
+installs only the model's pip requirements, loads it (tasks/train_model.py `model_code_paths`).
+MLflow puts a model's code path first on sys.path when it loads the model, for the rest of the
+process; a copy of `fare_assets` there would shadow the installed package in every Spark Python
+worker that later runs one of our UDFs (its other modules missing, or of another version). A name
+of its own shadows nothing. Self-contained: numpy and scikit-learn only.
 """
 
 from __future__ import annotations
