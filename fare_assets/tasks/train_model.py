@@ -152,11 +152,12 @@ def report_reuse(context, registry, version: int, key: str) -> None:
 def model_code_paths() -> list[str]:
     """The code a registered model's pickle names beyond scikit-learn: the meter line around the
     trees (`fare_meter`, a top-level module for this reason), for `log_model(code_paths=...)`.
-    Databricks Model Serving installs only the model's pip requirements, so custom model code must
-    travel with the model ("Log model dependencies", custom code with code_path:
-    https://docs.databricks.com/aws/en/mlflow/log-model-dependencies); MLflow puts the model's
-    `code/` first on sys.path when loading it (mlflow/utils/model_utils.py
-    `_add_code_from_conf_to_system_path`)."""
+    Databricks Model Serving builds the model's container from what the model logged ("Package and
+    code dependencies", https://docs.databricks.com/aws/en/machine-learning/model-serving/custom-models),
+    so custom model code must travel with it; MLflow's `code_paths` "are *prepended* to the system
+    path when the model is loaded" (mlflow/utils/docstring_utils.py; `_add_code_from_conf_to_system_path`
+    in mlflow/utils/model_utils.py; https://mlflow.org/docs/3.3.0/ml/model/dependencies, "Saving
+    Extra Code with an MLflow Model")."""
     import fare_meter
 
     return [fare_meter.__file__]
