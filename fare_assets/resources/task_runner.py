@@ -10,6 +10,7 @@ from dagster import AssetExecutionContext, ConfigurableResource, DagsterEventTyp
 from dagster._core.errors import DagsterPipesExecutionError
 
 from fare_assets.home import check_home
+from fare_assets.resources.pipes_messages import WholeLineMessageReader
 from fare_assets.run_records import fail_orphaned_runs, record_run_process
 from fare_assets.tasks.lifeline import PARENT_PID_ENV
 from fare_assets.settings import Settings
@@ -63,7 +64,7 @@ class LocalTaskRunner(TaskRunner):
     def launch(self, context, module, params=None):
         task = module.rsplit(".", 1)[-1]
         try:
-            invocation = PipesSubprocessClient().run(
+            invocation = PipesSubprocessClient(message_reader=WholeLineMessageReader()).run(
                 command=[sys.executable, "-m", f"fare_assets.{module}"],
                 env={PARENT_PID_ENV: str(os.getpid())},
                 context=context,
