@@ -145,6 +145,11 @@ def summarise(scenario: Scenario, settings: Settings, old_version: int, steps: l
     out["fires_after_takeover"] = sum(s["should_retrain"] for s in steps if pd.Timestamp(s["window_end"]) > takeover)
     if new_version is not None:
         out |= same_trips(settings, takeover, old_version, new_version)
+    # The goal is both: a post-shift Champion serves within one weekly window of the alarm,
+    # and it is 15% better than the old one on the same trips (a better Challenger that was kept
+    # does not count).
+    days = out["days_to_post_shift_champion"]
+    out["goal_15pct"] = bool(days is not None and days <= WEEK.days and out.get("ratio", 1.0) <= 1 - GOAL)
     return out
 
 
@@ -162,8 +167,7 @@ def same_trips(settings: Settings, takeover: pd.Timestamp, old: int, new: int) -
     mae = {v: float(np.mean(np.abs(predict_features(model, features) - actual))) for v, model in models.items()}
     ratio = mae[new] / mae[old]
     return {"judged_trips": len(features), "judged_from": str(takeover), "new_version": new,
-            "mae_new": round(mae[new], 3), "mae_old": round(mae[old], 3), "ratio": round(ratio, 3),
-            "goal_15pct": bool(ratio <= 1 - GOAL)}
+            "mae_new": round(mae[new], 3), "mae_old": round(mae[old], 3), "ratio": round(ratio, 3)}
 
 
 def print_table(results: list[dict]) -> None:

@@ -7,7 +7,13 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 BOOTSTRAP_SAMPLES = 2000
+# "Is the Challenger better?" is a one-sided question: promote when MAE(Challenger) - MAE(Champion)
+# is below zero with this confidence, i.e. when the upper end of the two-sided interval at
+# 1 - 2 * (1 - CONFIDENCE) = 90% is. Until 1 December the upper end of a two-sided 95% interval
+# was used: a one-sided 97.5% test, which on the 2019 longer-trips replay twice kept a Champion that
+# the Challenger beat by 8% and 11% on the holdout (CI -0.40..+0.02) and by 17% on the next 4 weeks.
 CONFIDENCE = 0.95
+INTERVAL = 1 - 2 * (1 - CONFIDENCE)
 
 
 def regression_metrics(actual: np.ndarray, predicted: np.ndarray) -> dict[str, float]:
@@ -25,7 +31,8 @@ def paired_bootstrap_mae_difference(
     actual: np.ndarray, challenger: np.ndarray, champion: np.ndarray, seed: int = 0,
     samples: int = BOOTSTRAP_SAMPLES,
 ) -> tuple[float, float, float]:
-    """Mean and 95% interval of MAE(challenger) - MAE(champion), resampling trips in pairs.
+    """Mean and two-sided INTERVAL (90%) interval of MAE(challenger) - MAE(champion), resampling
+    trips in pairs: its upper end is the one-sided CONFIDENCE (95%) bound.
 
     Pairing matters: both models see the same hard and easy trips, so the interval measures the
     models' difference, not how hard the slice happened to be.
@@ -36,7 +43,7 @@ def paired_bootstrap_mae_difference(
     means = np.empty(samples)
     for i in range(samples):  # a loop bounds memory: n can be large on real tables
         means[i] = loss_diff[rng.integers(0, len(loss_diff), len(loss_diff))].mean()
-    tail = (1 - CONFIDENCE) / 2 * 100
+    tail = (1 - INTERVAL) / 2 * 100
     return float(loss_diff.mean()), float(np.percentile(means, tail)), float(np.percentile(means, 100 - tail))
 
 
@@ -58,8 +65,8 @@ class ChampionDecision:
 def decide_champion(
     actual: np.ndarray, challenger: np.ndarray, champion: np.ndarray | None, seed: int = 0
 ) -> ChampionDecision:
-    """Promote when there is no Champion, or when the whole 95% interval of the MAE
-    difference lies below zero: the Challenger is better by more than resampling noise."""
+    """Promote when there is no Champion, or when the MAE difference is below zero with 95%
+    confidence (one-sided): the Challenger is better by more than resampling noise."""
     challenger_mae = regression_metrics(actual, challenger)["mae"]
     if champion is None:
         return ChampionDecision(True, "no Champion yet", challenger_mae, rows=len(actual))
@@ -67,9 +74,10 @@ def decide_champion(
     diff, low, high = paired_bootstrap_mae_difference(actual, challenger, champion, seed)
     promote = high < 0
     reason = (
-        f"Challenger better: MAE difference {diff:+.4f} (95% CI {low:+.4f}..{high:+.4f}) below 0"
+        f"Challenger better: MAE difference {diff:+.4f} (90% CI {low:+.4f}..{high:+.4f}) below 0, "
+        "better with 95% confidence"
         if promote
         else f"Challenger not better by more than noise: MAE difference {diff:+.4f} "
-        f"(95% CI {low:+.4f}..{high:+.4f}) includes or exceeds 0"
+        f"(90% CI {low:+.4f}..{high:+.4f}) includes or exceeds 0"
     )
     return ChampionDecision(promote, reason, challenger_mae, champion_mae, diff, low, high, len(actual))

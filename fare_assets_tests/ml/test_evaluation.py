@@ -50,3 +50,16 @@ def test_metrics_match_their_definitions():
     assert metrics["mae"] == 1.0
     assert np.isclose(metrics["rmse"], np.sqrt(5 / 3))
     assert np.isclose(metrics["r2"], 1 - 5 / 2)
+
+
+def test_better_is_a_one_sided_question_asked_with_95_percent_confidence():
+    """A Challenger 1.8 standard errors better: below zero one-sided at 95% (z > 1.645), though a
+    two-sided 95% interval (z < 1.96) would still reach above zero."""
+    n, spread = 4000, 1.0
+    standard_error = spread / np.sqrt(n)
+    difference = np.random.default_rng(3).normal(0, 1, n)
+    difference = (difference - difference.mean()) / difference.std() * spread - 1.8 * standard_error
+    actual, champion = np.zeros(n), np.full(n, 10.0)  # absolute errors: 10, and 10 + difference
+    decision = decide_champion(actual, champion + difference, champion)
+    assert decision.promote and "95% confidence" in decision.reason
+    assert decision.interval_high < 0 < decision.mae_difference + 1.96 * standard_error
