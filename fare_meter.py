@@ -61,7 +61,13 @@ class MeteredFareRegressor(RegressorMixin, BaseEstimator):
         if len(y) > LINE_ROWS:
             sample = np.random.default_rng([self.random_state, len(y)]).choice(len(y), LINE_ROWS, replace=False)
         self.flag_drop_, self.per_mile_ = least_absolute_line(distance[sample], y[sample])
-        self.regressor_ = clone(self.regressor).fit(X, y - self.line(distance))
+        # What the line leaves, computed in place: millions of rows (with their twins) need one
+        # array beside X, not three.
+        residual = np.array(distance)  # a copy: `distance` may be a view of X
+        residual *= -self.per_mile_
+        residual += y
+        residual -= self.flag_drop_
+        self.regressor_ = clone(self.regressor).fit(X, residual)
         self.n_features_in_ = self.regressor_.n_features_in_
         return self
 

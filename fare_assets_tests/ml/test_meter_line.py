@@ -50,9 +50,11 @@ def test_a_trip_longer_than_any_in_training_costs_what_the_meter_says():
     assert model.n_features_in_ == 6
 
 
-def test_a_model_takes_a_frame_as_the_endpoint_and_spark_send_it():
+def test_a_model_takes_a_frame_as_the_endpoint_and_spark_send_it_and_fitting_leaves_the_inputs_alone():
     X, y = metered_trips()
+    inputs, fares = X.copy(), y.copy()
     model = build_model(feature_columns(), PARAMS).fit(X, y)
+    assert np.array_equal(X, inputs) and np.array_equal(y, fares)
     frame = pd.DataFrame(X[:50], columns=feature_columns())
     np.testing.assert_allclose(model.predict(frame), model.predict(X[:50]))
 
