@@ -37,11 +37,9 @@ def least_absolute_line(x: np.ndarray, y: np.ndarray, iterations: int = LINE_ITE
     beta = np.linalg.lstsq(design, y, rcond=None)[0]
     for _ in range(iterations):
         root_weight = 1.0 / np.sqrt(np.maximum(np.abs(y - design @ beta), 0.01))
-        updated = np.linalg.lstsq(design * root_weight[:, None], y * root_weight, rcond=None)[0]
-        if np.allclose(updated, beta, rtol=0, atol=1e-5):
-            beta = updated
+        previous, beta = beta, np.linalg.lstsq(design * root_weight[:, None], y * root_weight, rcond=None)[0]
+        if np.allclose(beta, previous, rtol=0, atol=1e-5):
             break
-        beta = updated
     return float(beta[0]), float(beta[1])
 
 
