@@ -31,8 +31,9 @@ def paired_bootstrap_mae_difference(
     actual: np.ndarray, challenger: np.ndarray, champion: np.ndarray, seed: int = 0,
     samples: int = BOOTSTRAP_SAMPLES,
 ) -> tuple[float, float, float]:
-    """Mean and two-sided INTERVAL (90%) interval of MAE(challenger) - MAE(champion), resampling
-    trips in pairs: its upper end is the one-sided CONFIDENCE (95%) bound.
+    """The mean of MAE(challenger) - MAE(champion) and its two-sided INTERVAL (90%) bootstrap
+    interval, resampling trips in pairs; the interval's upper end is the one-sided CONFIDENCE (95%)
+    bound.
 
     Pairing matters: both models see the same hard and easy trips, so the interval measures the
     models' difference, not how hard the slice happened to be.

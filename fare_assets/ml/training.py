@@ -21,8 +21,8 @@ from sklearn.preprocessing import FunctionTransformer, OrdinalEncoder, TargetEnc
 from threadpoolctl import threadpool_limits
 
 from fare_assets.ml.evaluation import regression_metrics
-from fare_meter import MeteredFareRegressor
 from fare_assets.ml.schema import LOCATION_COLUMNS
+from fare_meter import MeteredFareRegressor
 
 IGNORED_FEATURES = frozenset({"pickup_month"})
 # Absolute-error loss fits the metric we judge by (MAE) and shrugs off odd fares; the
