@@ -26,6 +26,7 @@ from fare_assets.clock import monitoring_due
 from fare_assets.definitions import build_definitions
 from fare_assets.home import check_home
 from fare_assets.instance import open_instance
+from fare_assets.resources.spare_interpreters import SPARES
 from fare_assets.settings import Settings
 
 REPLAY_TAGS = {"fare_assets/replay": "true"}
@@ -140,12 +141,13 @@ class Replay:
     def steps(self, until: pd.Timestamp) -> Iterator[Step]:
         """Step while the next window ends by `until`: a replay never scores past its bound."""
         self.stopped_because = None
-        while (watermark := self.watermark()) is not None and watermark + self.settings.batch_window <= until:
-            step = self.step(watermark)
-            if step is None:
-                self.stopped_because = self.last_status or "the source has no complete window after the watermark"
-                return
-            yield step
+        with SPARES.runs_will_follow():  # each run's last task leaves an interpreter ready for the next run
+            while (watermark := self.watermark()) is not None and watermark + self.settings.batch_window <= until:
+                step = self.step(watermark)
+                if step is None:
+                    self.stopped_because = self.last_status or "the source has no complete window after the watermark"
+                    return
+                yield step
         if watermark is None:
             self.stopped_because = "no watermark: nothing has been trained in this home"
 

@@ -31,7 +31,10 @@ def log_lines_by_step(instance) -> dict[str, list[str]]:
 @pytest.fixture(scope="module")
 def pipeline(trained_pipeline):
     """The trained deployment, with every other asset materialized once too."""
+    from fare_assets.resources.spare_interpreters import SPARES
+
     trained_pipeline.materialize("serving_endpoint", "predictions", "model_monitoring")
+    trained_pipeline.spare_left_by_last_run = SPARES.waiting
     return trained_pipeline
 
 
@@ -56,3 +59,15 @@ def test_links_open_pages_and_numbers_are_rounded(pipeline):
     assert endpoint["invocation_url"] == endpoint["endpoint_page"] + "/invocations"
     mae = monitoring["mae"]
     assert isinstance(mae, float) and round(mae, 4) == mae
+
+
+def test_a_runs_later_tasks_start_in_interpreters_that_made_their_imports_while_the_one_before_worked(pipeline):
+    """Each local task is a fresh interpreter; once a run has started one, the next is already
+    importing, and the run's last task leaves none behind."""
+    for run in pipeline.instance.get_runs():
+        timings = [entry.user_message for entry in pipeline.instance.all_logs(run.run_id)
+                   if entry.dagster_event is None and "task timing:" in entry.user_message]
+        if run.job_name == "adhoc" and len(timings) > 1:
+            assert "spare interpreter" not in timings[0]
+            assert all("in a spare interpreter" in line for line in timings[1:]), timings
+    assert pipeline.spare_left_by_last_run is None

@@ -3,17 +3,23 @@
 from __future__ import annotations
 
 import os
-import sys
+import signal
 from typing import Any
 
-from dagster import AssetExecutionContext, ConfigurableResource, DagsterEventType, MaterializeResult, PipesSubprocessClient
-from dagster._core.errors import DagsterPipesExecutionError
+from dagster import (
+    AssetExecutionContext, ConfigurableResource, DagsterEventType, MaterializeResult, PipesClientCompletedInvocation,
+    PipesTempFileContextInjector, open_pipes_session,
+)
+from dagster._core.errors import DagsterExecutionInterruptedError, DagsterPipesExecutionError
 
 from fare_assets.home import check_home
 from fare_assets.resources.pipes_messages import WholeLineMessageReader
+from fare_assets.resources.spare_interpreters import SPARES
 from fare_assets.run_records import fail_orphaned_runs, record_run_process
 from fare_assets.tasks.lifeline import PARENT_PID_ENV
 from fare_assets.settings import Settings
+
+TERMINATION_TIMEOUT_SECONDS = 20  # PipesSubprocessClient's default
 
 
 class TaskFailed(Exception):
@@ -59,17 +65,38 @@ class TaskRunner(ConfigurableResource):
 
 
 class LocalTaskRunner(TaskRunner):
-    """`python -m fare_assets.<module>` in a subprocess of the Dagster run's interpreter."""
+    """`python -m fare_assets.<module>` in a subprocess of the Dagster run's interpreter: what
+    `PipesSubprocessClient.run` does, except that the process may be a spare interpreter that made
+    its imports while the previous task worked (`spare_interpreters`)."""
 
     def launch(self, context, module, params=None):
         task = module.rsplit(".", 1)[-1]
         try:
-            invocation = PipesSubprocessClient(message_reader=WholeLineMessageReader()).run(
-                command=[sys.executable, "-m", f"fare_assets.{module}"],
-                env={PARENT_PID_ENV: str(os.getpid())},
-                context=context,
-                extras=self.extras(params),
-            )
+            with open_pipes_session(context=context, context_injector=PipesTempFileContextInjector(),
+                                    message_reader=WholeLineMessageReader(), extras=self.extras(params)) as session:
+                process = SPARES.launch(f"fare_assets.{module}", {PARENT_PID_ENV: str(os.getpid()), **session.get_bootstrap_env_vars()})
+                if tasks_follow(context):
+                    SPARES.start_spare()
+                try:
+                    if process.wait() != 0:
+                        raise DagsterPipesExecutionError(f"External execution process failed with code {process.returncode}")
+                except DagsterExecutionInterruptedError:
+                    # As PipesSubprocessClient: a chance to stop cleanly, then the interruption goes on.
+                    context.log.info("[pipes] execution interrupted, sending SIGINT to subprocess.")
+                    process.send_signal(signal.SIGINT)
+                    process.wait(timeout=TERMINATION_TIMEOUT_SECONDS)
+                    raise
         except DagsterPipesExecutionError as error:
+            # Raised inside the session, reported after it: by then every message the task sent is read.
             raise TaskFailed(task, task_exception(context) or str(error)) from error
-        return invocation.get_materialize_result()
+        return PipesClientCompletedInvocation(session).get_materialize_result()
+
+
+def tasks_follow(context: AssetExecutionContext) -> bool:
+    """Whether another task will start in this process after this one: a step of this run that has
+    not started yet (the in-process executor runs them one after another, each launching a task),
+    or the next run of a replay."""
+    run = context.run
+    steps = run.step_keys_to_execute or [node.name for node in context.job_def.nodes_in_topological_order]
+    started = SPARES.steps_started(run.run_id, context.op_execution_context.node_handle.name)
+    return SPARES.runs_follow or any(step not in started for step in steps)

@@ -11,12 +11,14 @@ from contextlib import contextmanager
 from dagster_pipes import PipesContext, open_dagster_pipes
 
 from fare_assets.settings import Settings
+from fare_assets.tasks.spare import HANDED_OVER_ENV
 
 
 @contextmanager
 def open_task_pipes() -> Iterator[PipesContext]:
     """The task's Pipes session; at the end it logs where the task's seconds went (start-up, that is
-    interpreter and module imports, vs the work, which includes imports made on first use)."""
+    interpreter and module imports, or in a spare interpreter the time since its hand-over, vs the
+    work, which includes imports made on first use)."""
     ready = time.time()
     if os.environ.get("DATABRICKS_RUNTIME_VERSION"):
         from fare_assets.databricks.pipes import open_databricks_pipes
@@ -29,9 +31,11 @@ def open_task_pipes() -> Iterator[PipesContext]:
         opened = open_dagster_pipes()
     with opened as context:
         yield context
-        started = process_start_time()
-        context.log.info(f"task timing: start-up {ready - started:.2f} s, work {time.time() - ready:.2f} s"
-                         if started else f"task timing: work {time.time() - ready:.2f} s")
+        handed_over = os.environ.get(HANDED_OVER_ENV)
+        started = float(handed_over) if handed_over else process_start_time()
+        timing = (f"task timing: start-up {ready - started:.2f} s, work {time.time() - ready:.2f} s"
+                  if started else f"task timing: work {time.time() - ready:.2f} s")
+        context.log.info(timing + (" (in a spare interpreter, from its hand-over)" if handed_over else ""))
 
 
 def process_start_time() -> float | None:
