@@ -83,7 +83,9 @@ def timed(command: list[str], env: dict, cwd: Path) -> tuple[float, str]:
     done = subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, timeout=1800)
     seconds = time.perf_counter() - started
     if done.returncode:
-        raise SystemExit(f"{' '.join(command)} failed in {cwd}:\n{done.stderr[-3000:]}")
+        log = Path(tempfile.mkstemp(prefix="quickstart_speed_failure_", suffix=".log")[1])
+        log.write_text(done.stdout + done.stderr)
+        raise SystemExit(f"{' '.join(command)} failed in {cwd} (whole output: {log}):\n{done.stderr[-3000:]}")
     return seconds, done.stdout + done.stderr
 
 
