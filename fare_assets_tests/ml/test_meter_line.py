@@ -90,3 +90,49 @@ def test_a_registered_model_loads_where_fare_assets_is_not_installed(tmp_path):
     assert done.returncode == 0, done.stderr[-2000:]
     served = np.array([float(v) for v in done.stdout.strip().splitlines()[-1].split(",")])
     np.testing.assert_allclose(served, model.predict(X[:20]))
+
+
+def zoned_trips(n=6000, seed=0):
+    """metered_trips plus pickup and dropoff zones (ids 1..60), whose pairs add a route surcharge."""
+    X, y = metered_trips(n, seed)
+    rng = np.random.default_rng(seed + 1)
+    zones = rng.integers(1, 61, (n, 2)).astype(float)
+    return np.column_stack([X, zones]), y + (zones[:, 0] % 7) + 0.5 * (zones[:, 1] % 3)
+
+
+def public_predict(model, X):
+    """What scikit-learn's own predict gives: the line plus the pipeline's predict."""
+    return model.line(model._distance(X)) + model.regressor_.predict(X)
+
+
+@pytest.mark.parametrize("zones", [True, False], ids=["zone model", "six-field model"])
+def test_a_batch_gets_exactly_the_predictions_scikit_learns_predict_gives_without_calling_it(zones, monkeypatch):
+    X, y = zoned_trips() if zones else metered_trips(6000)
+    model = build_model(feature_columns(include_location=zones), PARAMS).fit(X, y)
+    batch = np.tile(X, (5, 1))  # 30,000 rows: a batch
+    if zones:  # requests without zones, zones never seen, and a pair never seen
+        batch[:3000, 6:] = np.nan
+        batch[3000:4000, 6] = 263.0
+        batch[4000:5000, 6:] = [[1.0, 60.0]]
+    expected = public_predict(model, batch)
+
+    def refuse(*_):
+        raise AssertionError("the batch went through the public predict")
+
+    monkeypatch.setattr(model.regressor_, "predict", refuse)
+    assert np.array_equal(model.predict(batch), expected)
+    assert np.array_equal(model.predict(pd.DataFrame(batch, columns=feature_columns(include_location=zones))), expected)
+
+
+def test_encoders_meeting_values_that_are_not_codes_transform_them_as_scikit_learn_does():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OrdinalEncoder
+
+    from fare_meter import column_transform
+
+    rng = np.random.default_rng(0)
+    train = np.column_stack([rng.integers(0, 5, 500) + 0.5, rng.integers(-3, 3, 500), rng.normal(size=500)])
+    transformer = ColumnTransformer([("codes", OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=-1), [0, 1]),
+                                     ("rest", "passthrough", [2])]).fit(train)
+    batch = np.tile(train, (40, 1))
+    assert np.array_equal(column_transform(transformer, batch), transformer.transform(batch))
