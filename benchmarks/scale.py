@@ -252,18 +252,23 @@ def child(args) -> None:
     import fare_assets
 
     outcome["package"] = str(Path(fare_assets.__file__).parent)
+    if "fare_meter" in sys.modules:
+        outcome["fare_meter"] = sys.modules["fare_meter"].__file__
     Path(args.result).write_text(json.dumps(outcome, default=str))
 
 
 # ---- the parent: data, variants, repeats, the table.
 
 def extract(ref: str, work: Path) -> Path:
-    """The package as it is at `ref`, for PYTHONPATH."""
-    target = work / f"ref_{ref.replace('/', '_')}"
-    if not (target / "fare_assets").exists():
+    """The package as it is at `ref`, for PYTHONPATH: fare_assets and the model's own module,
+    fare_meter.py (a saved model unpickles its class from whichever fare_meter comes first)."""
+    commit = subprocess.run(["git", "-C", str(REPO), "rev-parse", ref], check=True, capture_output=True,
+                            text=True).stdout.strip()
+    target = work / f"ref_{commit[:12]}"
+    if not (target / "fare_meter.py").exists():
         target.mkdir(parents=True, exist_ok=True)
-        archive = subprocess.run(["git", "-C", str(REPO), "archive", ref, "fare_assets"], check=True,
-                                 capture_output=True).stdout
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", commit, "fare_assets", "fare_meter.py"],
+                                 check=True, capture_output=True).stdout
         subprocess.run(["tar", "-x", "-C", str(target)], input=archive, check=True)
     return target
 
