@@ -136,36 +136,42 @@ def column_transform(transformer, X):
     """`transformer.transform(X)`, the same values; for a dense ColumnTransformer, each encoder of
     at most two columns of codes (the zones, the zone pair) transforms the distinct rows of its
     columns once, and its output is spread back: a zone pair recurs thousands of times in a batch.
-    Checked against scikit-learn's own transform on the first rows; any difference, and the public
-    path runs."""
+    The output is filled one transformer at a time, so a batch costs one copy of its columns beside
+    the input, no more. Checked against scikit-learn's own transform on the first rows; any
+    difference, and the public path runs."""
     if not isinstance(transformer, ColumnTransformer) or len(X) < BINNED_PREDICT_ROWS:
         return transformer.transform(X)
     values = np.asarray(X)
-    parts, distinct_by_columns = [], {}
-    for _, step, columns in transformer.transformers_:
-        if isinstance(step, str) and step == "drop":
-            continue
-        indices = np.arange(values.shape[1])[columns] if not np.isscalar(columns) else np.array([columns])
-        block = values[:, indices]
-        if block.shape[1] == 0:
-            continue
-        if isinstance(step, str):  # "passthrough"
-            parts.append(block)
-            continue
-        if block.shape[1] <= DISTINCT_ROWS_COLUMNS and _row_wise(step):
-            if tuple(indices) not in distinct_by_columns:
-                distinct_by_columns[tuple(indices)] = _distinct_rows(block)
-            distinct, inverse = distinct_by_columns[tuple(indices)]
-            if distinct is not None:
-                parts.append(np.asarray(step.transform(distinct), dtype="float64").reshape(len(distinct), -1)[inverse])
-                continue
-        parts.append(step.transform(block))
     try:
-        result = np.hstack([np.asarray(part, dtype="float64").reshape(len(values), -1) for part in parts])
-        check = transformer.transform(values[:CHECK_ROWS])
+        check = np.asarray(transformer.transform(values[:CHECK_ROWS]), dtype="float64")
+        blocks = [(step, np.arange(values.shape[1])[columns] if not np.isscalar(columns) else np.array([columns]))
+                  for _, step, columns in transformer.transformers_ if not (isinstance(step, str) and step == "drop")]
+        blocks = [(step, indices) for step, indices in blocks if len(indices)]
+        widths = [len(indices) if isinstance(step, str) else np.asarray(step.transform(values[:1, indices])).shape[1]
+                  for step, indices in blocks]
+        if sum(widths) != check.shape[1]:
+            return transformer.transform(X)
+        result = np.empty((len(values), sum(widths)), dtype="float64")
+        offset, distinct_by_columns = 0, {}
+        for (step, indices), width in zip(blocks, widths):
+            columns = slice(offset, offset + width)
+            offset += width
+            if isinstance(step, str):  # "passthrough"
+                result[:, columns] = values[:, indices]
+                continue
+            block = values[:, indices]
+            if len(indices) <= DISTINCT_ROWS_COLUMNS and _row_wise(step):
+                if tuple(indices) not in distinct_by_columns:
+                    distinct_by_columns[tuple(indices)] = _distinct_rows(block)
+                distinct, inverse = distinct_by_columns[tuple(indices)]
+                if distinct is not None:
+                    encoded = np.asarray(step.transform(distinct), dtype="float64").reshape(len(distinct), width)
+                    result[:, columns] = encoded[inverse]
+                    continue
+            result[:, columns] = np.asarray(step.transform(block), dtype="float64").reshape(len(values), width)
     except Exception:
         return transformer.transform(X)
-    if not np.array_equal(np.asarray(check, dtype="float64"), result[:CHECK_ROWS], equal_nan=True):
+    if not np.array_equal(check, result[:CHECK_ROWS], equal_nan=True):
         return transformer.transform(X)
     return result
 
