@@ -125,8 +125,10 @@ def trees_predict(regressor, X) -> np.ndarray:
 
 
 # Encoders whose output for a row depends on that row's values alone (once fitted), and whose
-# transform sorts its whole input (scikit-learn checks every value against the known categories).
-_ROW_WISE = (OrdinalEncoder, TargetEncoder, FunctionTransformer)
+# transform sorts its whole input (scikit-learn checks every value against the known categories);
+# and the functions of a FunctionTransformer known to work row by row (the zone pair's np.dot).
+_ROW_WISE = (OrdinalEncoder, TargetEncoder)
+_ROW_WISE_FUNCTIONS = (np.dot,)
 DISTINCT_ROWS_COLUMNS = 2
 DISTINCT_KEYS = 2**24  # codes of a block's row make one integer below this, or the block is transformed as is
 CHECK_ROWS = 2_000
@@ -179,6 +181,8 @@ def column_transform(transformer, X):
 def _row_wise(step) -> bool:
     if hasattr(step, "steps"):
         return all(_row_wise(inner) for _, inner in step.steps)
+    if isinstance(step, FunctionTransformer):
+        return any(step.func is function for function in _ROW_WISE_FUNCTIONS)
     return isinstance(step, _ROW_WISE)
 
 

@@ -136,3 +136,15 @@ def test_encoders_meeting_values_that_are_not_codes_transform_them_as_scikit_lea
                                      ("rest", "passthrough", [2])]).fit(train)
     batch = np.tile(train, (40, 1))
     assert np.array_equal(column_transform(transformer, batch), transformer.transform(batch))
+
+
+def test_a_function_of_the_whole_batch_gives_what_scikit_learn_gives():
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import FunctionTransformer
+
+    from fare_meter import column_transform
+
+    share_of_batch = FunctionTransformer(lambda X: X / np.nansum(X, axis=0))
+    transformer = ColumnTransformer([("share", share_of_batch, [0])]).fit(np.ones((10, 1)))
+    batch = np.tile(np.arange(1.0, 6.0), 6000)[:, None]  # 30,000 rows, 5 distinct values
+    assert np.array_equal(column_transform(transformer, batch), transformer.transform(batch))
