@@ -86,12 +86,23 @@ def test_a_spare_never_serves_an_environment_it_was_not_started_in(spares, tmp_p
 
 def test_a_spare_started_by_another_thread_is_not_used(spares, tmp_path):
     """The kernel ends a spare when the thread that started it ends (PR_SET_PDEATHSIG), so only
-    that thread may hand it a task."""
-    starter = threading.Thread(target=spares.start_spare)
+    that thread may hand it a task: here the other thread is still alive, and so is its spare."""
+    started, launched = threading.Event(), threading.Event()
+
+    def start_and_stay():
+        spares.start_spare()
+        started.set()
+        launched.wait(timeout=120)
+
+    starter = threading.Thread(target=start_and_stay)
     starter.start()
-    starter.join()
+    started.wait(timeout=60)
+    other_threads_spare = spares.waiting
+    assert other_threads_spare.poll() is None
 
     code, _ = run_probe(spares, tmp_path)
+    launched.set()
+    starter.join()
 
     assert code == 0 and spares.handed_over == 0 and spares.started_cold == 1
 
