@@ -13,6 +13,7 @@ of the new Champion and of the old one (both loaded from the registry).
 weighted, each judged against the Jan-Feb model on the four weeks after the alarm.
 
     uv run python benchmarks/shift_recovery.py [--only NAME ...] [--json out.json] [--windows]
+        [--setting FARE_ASSETS_RETRAIN_MIN_ROWS=1000 ...]
 """
 
 from __future__ import annotations
@@ -72,10 +73,13 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+EXTRA_SETTINGS: dict[str, str] = {}  # --setting
+
+
 def scenario_env(scenario: Scenario, home: Path) -> dict[str, str]:
     env = {"FARE_ASSETS_HOME": str(home), "FARE_ASSETS_SERVING_PORT": str(free_port()),
            "FARE_ASSETS_TRAIN_START": scenario.train[0], "FARE_ASSETS_TRAIN_END": scenario.train[1],
-           "FARE_ASSETS_BATCH_WINDOW": "7d", "FARE_ASSETS_MONITOR_WINDOW": "7d"}
+           "FARE_ASSETS_BATCH_WINDOW": "7d", "FARE_ASSETS_MONITOR_WINDOW": "7d", **EXTRA_SETTINGS}
     if scenario.months:
         env["FARE_ASSETS_SOURCE"] = ",".join(str(p) for p in shifted_files(scenario, home / "shifted"))
     else:
@@ -237,7 +241,10 @@ def main() -> None:
     parser.add_argument("--only", nargs="*", help="scenario names (substrings) to run")
     parser.add_argument("--json", type=Path, help="also write the results here")
     parser.add_argument("--windows", action="store_true", help="compare training windows at the model level")
+    parser.add_argument("--setting", action="append", default=[], metavar="FARE_ASSETS_NAME=VALUE",
+                        help="a setting for every scenario's replay (repeatable), e.g. FARE_ASSETS_RETRAIN_MIN_ROWS=1000")
     args = parser.parse_args()
+    EXTRA_SETTINGS.update(setting.split("=", 1) for setting in args.setting)
     if args.windows:
         return compare_windows()
     chosen = [s for s in SCENARIOS if not args.only or any(o in s.name for o in args.only)]

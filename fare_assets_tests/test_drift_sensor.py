@@ -80,7 +80,7 @@ def test_retraining_starts_where_the_run_of_alarms_began_and_reaches_back_for_ro
     weekly_result(instance, "2016-03-15", should_retrain=True)
     [second], _ = tick(sensor, instance, cursor)
     assert first.run_config["ops"]["feature_table"]["config"] == {
-        "train_start": "2016-03-08", "train_end": "2016-03-15", "min_rows": 2000,
+        "train_start": "2016-03-08", "train_end": "2016-03-15", "min_rows": 1000,
         "shift_start": "2016-03-08 00:00:00"}
     config = second.run_config["ops"]["feature_table"]["config"]
     assert (config["train_start"], config["train_end"]) == ("2016-03-08", "2016-03-22")
