@@ -106,7 +106,9 @@ def public_predict(model, X):
 
 
 @pytest.mark.parametrize("zones", [True, False], ids=["zone model", "six-field model"])
-def test_a_batch_gets_exactly_the_predictions_scikit_learns_predict_gives_without_calling_it(zones, monkeypatch):
+def test_a_batch_gets_exactly_the_predictions_scikit_learns_predict_gives_and_checks_them_on_its_first_rows(zones, monkeypatch):
+    from fare_meter import CHECK_ROWS
+
     X, y = zoned_trips() if zones else metered_trips(6000)
     model = build_model(feature_columns(include_location=zones), PARAMS).fit(X, y)
     batch = np.tile(X, (5, 1))  # 30,000 rows: a batch
@@ -116,12 +118,30 @@ def test_a_batch_gets_exactly_the_predictions_scikit_learns_predict_gives_withou
         batch[4000:5000, 6:] = [[1.0, 60.0]]
     expected = public_predict(model, batch)
 
-    def refuse(*_):
-        raise AssertionError("the batch went through the public predict")
+    public, rows_seen = model.regressor_.predict, []
 
-    monkeypatch.setattr(model.regressor_, "predict", refuse)
+    def watched(X):
+        rows_seen.append(len(X))
+        return public(X)
+
+    monkeypatch.setattr(model.regressor_, "predict", watched)
     assert np.array_equal(model.predict(batch), expected)
     assert np.array_equal(model.predict(pd.DataFrame(batch, columns=feature_columns(include_location=zones))), expected)
+    assert rows_seen == [CHECK_ROWS, CHECK_ROWS]  # the public predict only checks the first rows
+
+
+def test_a_batch_whose_first_rows_disagree_with_the_public_predict_gets_the_public_predict(monkeypatch):
+    import fare_meter
+
+    X, y = zoned_trips()
+    model = build_model(feature_columns(include_location=True), PARAMS).fit(X, y)
+    batch = np.tile(X, (5, 1))
+    expected = public_predict(model, batch)
+    monkeypatch.setattr(fare_meter, "CHECK_ROWS", 10)
+    walk = model.regressor_[-1]._predictors[0][0]
+    monkeypatch.setattr(walk, "predict_binned", lambda *a, **k: np.zeros(len(batch)))  # a walk that differs
+
+    assert np.array_equal(model.predict(batch), expected)
 
 
 def test_encoders_meeting_values_that_are_not_codes_transform_them_as_scikit_learn_does():
