@@ -90,11 +90,12 @@ def trees_predict(regressor, X) -> np.ndarray:
     ending in a HistGradientBoostingRegressor: its inputs are binned once (one byte per value, as
     in training), and each tree walks the bins instead of comparing floats. scikit-learn itself
     predicts this way during fit (`_raw_predict` with `_in_fit`); its public predict walks the raw
-    values, one tree at a time over all rows; here it checks the first rows only. With column_transform below, measured on 4.58M trips
-    of the zone model (benchmarks/scale.py at 5M, 2 threads): predict 37.8 s -> 21.5 s, the values
-    bit for bit the same (fare_assets_tests/ml/test_meter_line.py). The internals used are
-    those of the scikit-learn the model was saved with (its MLflow requirements pin it); where they
-    are missing, the public path runs."""
+    values, one tree at a time over all rows, and here only checks the first rows. With
+    column_transform below, measured on 4.58M trips of the zone model (benchmarks/scale.py at 5M,
+    2 threads): predict 37.8 s -> 21.5 s, the values bit for bit the same
+    (fare_assets_tests/ml/test_meter_line.py). The internals used are those of the scikit-learn the
+    model was saved with (its MLflow requirements pin it); where they are missing, the public path
+    runs."""
     steps = getattr(regressor, "steps", None)
     if len(X) < BINNED_PREDICT_ROWS or not steps or not isinstance(steps[-1][1], HistGradientBoostingRegressor):
         return regressor.predict(X)
