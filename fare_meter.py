@@ -33,6 +33,7 @@ LINE_ROWS = 200_000
 LINE_ITERATIONS = 50
 # From this many rows (a batch, not a request) the trees predict from binned inputs: trees_predict.
 BINNED_PREDICT_ROWS = 10_000
+CHECK_ROWS = 2_000  # a batch's first rows, predicted both ways and compared
 
 
 def least_absolute_line(x: np.ndarray, y: np.ndarray, iterations: int = LINE_ITERATIONS) -> tuple[float, float]:
@@ -94,41 +95,45 @@ def trees_predict(regressor, X) -> np.ndarray:
     column_transform below, measured on 4.58M trips of the zone model (benchmarks/scale.py at 5M,
     2 threads): predict 37.8 s -> 21.5 s, the values bit for bit the same
     (fare_assets_tests/ml/test_meter_line.py). The internals used are those of the scikit-learn the
-    model was saved with (its MLflow requirements pin it); where they are missing, the public path
-    runs."""
+    model was saved with (its MLflow requirements pin it); where they are missing or differ, the
+    public path runs."""
     steps = getattr(regressor, "steps", None)
     if len(X) < BINNED_PREDICT_ROWS or not steps or not isinstance(steps[-1][1], HistGradientBoostingRegressor):
         return regressor.predict(X)
     gbm = steps[-1][1]
-    try:
-        from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
-
-        mapper, predictors, baseline, link = gbm._bin_mapper, gbm._predictors, gbm._baseline_prediction, gbm._loss.link
-        preprocessor, preprocess = gbm._preprocessor, gbm._preprocess_X
-    except (AttributeError, ImportError):
-        return regressor.predict(X)
     if gbm.n_trees_per_iteration_ != 1:
         return regressor.predict(X)
-    inputs = X
-    for _, step in steps[:-1]:
-        inputs = column_transform(step, inputs)
-    # As predict does: validated, the categorical columns (if any) encoded and put first.
-    inputs = column_transform(preprocessor, inputs) if preprocessor is not None else preprocess(inputs, reset=False)
-    # Its categorical columns come out of an OrdinalEncoder that makes an unseen category NaN, so it
-    # takes the missing values' branch in the bins as in the raw walk.
-    binned = mapper.transform(inputs)
-    n_threads = _openmp_effective_n_threads()
-    raw = np.zeros(len(inputs), dtype=baseline.dtype)
-    raw += baseline.ravel()[0]
-    for (tree,) in predictors:
-        raw += tree.predict_binned(binned, missing_values_bin_idx=mapper.missing_values_bin_idx_, n_threads=n_threads)
-    predictions = link.inverse(raw)
+    try:
+        predictions = _binned_predict(steps, gbm, X)
+    except Exception:  # inputs the fast path does not take (named columns, sparse output): the public path
+        return regressor.predict(X)
     # Checked against the public predict on the first rows: another scikit-learn whose internals
-    # look the same but walk differently gets the public path, not different fares.
+    # look the same but walk or encode differently gets the public path, not different fares.
     first = np.asarray(X.iloc[:CHECK_ROWS] if hasattr(X, "iloc") else X[:CHECK_ROWS])  # positional, as fitted
     if not np.array_equal(regressor.predict(first), predictions[:CHECK_ROWS]):
         return regressor.predict(X)
     return predictions
+
+
+def _binned_predict(steps, gbm, X) -> np.ndarray:
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
+
+    inputs = X
+    for _, step in steps[:-1]:
+        inputs = column_transform(step, inputs)
+    # As predict does: validated, the categorical columns (if any) encoded and put first.
+    preprocessor = gbm._preprocessor
+    inputs = column_transform(preprocessor, inputs) if preprocessor is not None else gbm._preprocess_X(inputs, reset=False)
+    # Its categorical columns come out of an OrdinalEncoder that makes an unseen category NaN, so it
+    # takes the missing values' branch in the bins as in the raw walk.
+    mapper = gbm._bin_mapper
+    binned = mapper.transform(inputs)
+    n_threads = _openmp_effective_n_threads()
+    raw = np.zeros(len(inputs), dtype=gbm._baseline_prediction.dtype)
+    raw += gbm._baseline_prediction.ravel()[0]
+    for (tree,) in gbm._predictors:
+        raw += tree.predict_binned(binned, missing_values_bin_idx=mapper.missing_values_bin_idx_, n_threads=n_threads)
+    return gbm._loss.link.inverse(raw)
 
 
 # Encoders whose output for a row depends on that row's values alone (once fitted), and whose
@@ -138,50 +143,37 @@ _ROW_WISE = (OrdinalEncoder, TargetEncoder)
 _ROW_WISE_FUNCTIONS = (np.dot,)
 DISTINCT_ROWS_COLUMNS = 2
 DISTINCT_KEYS = 2**24  # codes of a block's row make one integer below this, or the block is transformed as is
-CHECK_ROWS = 2_000
 
 
 def column_transform(transformer, X):
     """`transformer.transform(X)`, the same values; for a dense ColumnTransformer, each encoder of
     at most two columns of codes (the zones, the zone pair) transforms the distinct rows of its
     columns once, and its output is spread back: a zone pair recurs thousands of times in a batch.
-    The output is filled one transformer at a time, so a batch costs one copy of its columns beside
-    the input, no more. Checked against scikit-learn's own transform on the first rows; any
-    difference, and the public path runs."""
-    if not isinstance(transformer, ColumnTransformer) or len(X) < BINNED_PREDICT_ROWS:
+    The output is filled one transformer at a time (where `output_indices_` puts it), so a batch
+    costs one copy of its columns beside the input, no more."""
+    if not isinstance(transformer, ColumnTransformer):
         return transformer.transform(X)
     values = np.asarray(X)
-    try:
-        check = np.asarray(transformer.transform(values[:CHECK_ROWS]), dtype="float64")
-        blocks = [(step, np.arange(values.shape[1])[columns] if not np.isscalar(columns) else np.array([columns]))
-                  for _, step, columns in transformer.transformers_ if not (isinstance(step, str) and step == "drop")]
-        blocks = [(step, indices) for step, indices in blocks if len(indices)]
-        widths = [len(indices) if isinstance(step, str) else np.asarray(step.transform(values[:1, indices])).shape[1]
-                  for step, indices in blocks]
-        if sum(widths) != check.shape[1]:
-            return transformer.transform(X)
-        result = np.empty((len(values), sum(widths)), dtype="float64")
-        offset, distinct_by_columns = 0, {}
-        for (step, indices), width in zip(blocks, widths):
-            columns = slice(offset, offset + width)
-            offset += width
-            if isinstance(step, str):  # "passthrough"
-                result[:, columns] = values[:, indices]
+    places = transformer.output_indices_
+    result = np.empty((len(values), max(place.stop for place in places.values())), dtype="float64")
+    distinct_by_columns = {}
+    for name, step, columns in transformer.transformers_:
+        place, indices = places[name], np.arange(values.shape[1])[columns]
+        if place.stop == place.start:  # dropped, or no columns
+            continue
+        if isinstance(step, str):  # "passthrough"
+            result[:, place] = values[:, indices]
+            continue
+        block = values[:, indices]
+        if len(indices) <= DISTINCT_ROWS_COLUMNS and _row_wise(step):
+            if tuple(indices) not in distinct_by_columns:
+                distinct_by_columns[tuple(indices)] = _distinct_rows(block)
+            distinct, inverse = distinct_by_columns[tuple(indices)]
+            if distinct is not None:
+                encoded = np.asarray(step.transform(distinct), dtype="float64").reshape(len(distinct), -1)
+                result[:, place] = encoded[inverse]
                 continue
-            block = values[:, indices]
-            if len(indices) <= DISTINCT_ROWS_COLUMNS and _row_wise(step):
-                if tuple(indices) not in distinct_by_columns:
-                    distinct_by_columns[tuple(indices)] = _distinct_rows(block)
-                distinct, inverse = distinct_by_columns[tuple(indices)]
-                if distinct is not None:
-                    encoded = np.asarray(step.transform(distinct), dtype="float64").reshape(len(distinct), width)
-                    result[:, columns] = encoded[inverse]
-                    continue
-            result[:, columns] = np.asarray(step.transform(block), dtype="float64").reshape(len(values), width)
-    except Exception:
-        return transformer.transform(X)
-    if not np.array_equal(check, result[:CHECK_ROWS], equal_nan=True):
-        return transformer.transform(X)
+        result[:, place] = np.asarray(step.transform(block), dtype="float64").reshape(len(block), -1)
     return result
 
 

@@ -73,13 +73,10 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
-EXTRA_SETTINGS: dict[str, str] = {}  # --setting
-
-
-def scenario_env(scenario: Scenario, home: Path) -> dict[str, str]:
+def scenario_env(scenario: Scenario, home: Path, extra: dict[str, str]) -> dict[str, str]:
     env = {"FARE_ASSETS_HOME": str(home), "FARE_ASSETS_SERVING_PORT": str(free_port()),
            "FARE_ASSETS_TRAIN_START": scenario.train[0], "FARE_ASSETS_TRAIN_END": scenario.train[1],
-           "FARE_ASSETS_BATCH_WINDOW": "7d", "FARE_ASSETS_MONITOR_WINDOW": "7d", **EXTRA_SETTINGS}
+           "FARE_ASSETS_BATCH_WINDOW": "7d", "FARE_ASSETS_MONITOR_WINDOW": "7d", **extra}
     if scenario.months:
         env["FARE_ASSETS_SOURCE"] = ",".join(str(p) for p in shifted_files(scenario, home / "shifted"))
     else:
@@ -95,12 +92,12 @@ def shifted_files(scenario: Scenario, folder: Path) -> list[Path]:
     return paths
 
 
-def run_scenario(scenario: Scenario) -> dict:
+def run_scenario(scenario: Scenario, extra: dict[str, str]) -> dict:
     from fare_assets.replay import Replay
     from fare_assets.serving.manager import LocalEndpoint
 
     with tempfile.TemporaryDirectory(prefix="shift_recovery_") as home:
-        settings = Settings.from_env(scenario_env(scenario, Path(home)))
+        settings = Settings.from_env(scenario_env(scenario, Path(home), extra))
         started = time.monotonic()
         try:
             replay = Replay(settings)
@@ -244,7 +241,7 @@ def main() -> None:
     parser.add_argument("--setting", action="append", default=[], metavar="FARE_ASSETS_NAME=VALUE",
                         help="a setting for every scenario's replay (repeatable), e.g. FARE_ASSETS_RETRAIN_MIN_ROWS=1000")
     args = parser.parse_args()
-    EXTRA_SETTINGS.update(setting.split("=", 1) for setting in args.setting)
+    extra = dict(setting.split("=", 1) for setting in args.setting)
     if args.windows:
         return compare_windows()
     chosen = [s for s in SCENARIOS if not args.only or any(o in s.name for o in args.only)]
@@ -253,7 +250,7 @@ def main() -> None:
         if scenario.months and not DATA.exists():
             print(f"skipping {scenario.name}: no 2019 samples at {DATA}", file=sys.stderr)
             continue
-        results.append(run_scenario(scenario))
+        results.append(run_scenario(scenario, extra))
         print(json.dumps(results[-1]), file=sys.stderr, flush=True)
         if args.json:
             args.json.write_text(json.dumps(results, indent=1))

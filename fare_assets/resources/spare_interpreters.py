@@ -81,18 +81,14 @@ class SpareInterpreters:
     def start_spare(self) -> None:
         """Start a spare for the next task unless one that fits is already waiting."""
         fit = self._fit()
-        with self._lock:
-            if self._spare is not None and self._spare.fits == fit and self._spare.process.poll() is None:
-                return
-            stale, self._spare = self._spare, None
-        if stale is not None:
-            _discard(stale)
+        waiting = self._spare
+        if waiting is not None and waiting.fits == fit and waiting.process.poll() is None:
+            return
+        self.close()
         process = subprocess.Popen([sys.executable, "-m", SPARE_MODULE], stdin=subprocess.PIPE,
                                    env={**os.environ, PARENT_PID_ENV: str(os.getpid())})
         with self._lock:
-            self._spare, stale = _Spare(process, fit), self._spare
-        if stale is not None:
-            _discard(stale)
+            self._spare = _Spare(process, fit)
 
     def close(self) -> None:
         with self._lock:

@@ -74,12 +74,14 @@ class LocalTaskRunner(TaskRunner):
         try:
             with open_pipes_session(context=context, context_injector=PipesTempFileContextInjector(),
                                     message_reader=WholeLineMessageReader(), extras=self.extras(params)) as session:
-                process = SPARES.launch(f"fare_assets.{module}", {PARENT_PID_ENV: str(os.getpid()), **session.get_bootstrap_env_vars()})
+                env = {PARENT_PID_ENV: str(os.getpid()), **session.get_bootstrap_env_vars()}
+                process = SPARES.launch(f"fare_assets.{module}", env)
                 if tasks_follow(context):
                     SPARES.start_spare()
                 try:
                     if process.wait() != 0:
-                        raise DagsterPipesExecutionError(f"External execution process failed with code {process.returncode}")
+                        raise DagsterPipesExecutionError(
+                            f"External execution process failed with code {process.returncode}")
                 except DagsterExecutionInterruptedError:
                     # As PipesSubprocessClient: a chance to stop cleanly, then the interruption goes on.
                     context.log.info("[pipes] execution interrupted, sending SIGINT to subprocess.")
