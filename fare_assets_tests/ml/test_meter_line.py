@@ -138,10 +138,62 @@ def test_a_batch_whose_first_rows_disagree_with_the_public_predict_gets_the_publ
     batch = np.tile(X, (5, 1))
     expected = public_predict(model, batch)
     monkeypatch.setattr(fare_meter, "CHECK_ROWS", 10)
-    walk = model.regressor_[-1]._predictors[0][0]
-    monkeypatch.setattr(walk, "predict_binned", lambda *a, **k: np.zeros(len(batch)))  # a walk that differs
+    walk = fare_meter.walk_binned
+    monkeypatch.setattr(fare_meter, "walk_binned", lambda *a: walk(*a) + 1e-9)  # a walk that differs
 
     assert np.array_equal(model.predict(batch), expected)
+
+
+def binned_trees(max_leaf_nodes, n=20_000, seed=0):
+    """A fitted HistGradientBoostingRegressor on a numeric feature, a categorical one and one with
+    missing values, and its training inputs binned as it bins them."""
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    rng = np.random.default_rng(seed)
+    X = np.column_stack([rng.normal(size=n), rng.integers(0, 40, n), rng.normal(size=n)])
+    X[rng.random(n) < 0.2, 2] = np.nan
+    y = X[:, 0] + np.sin(X[:, 1]) + np.nan_to_num(X[:, 2], nan=3.0) + rng.normal(scale=0.1, size=n)
+    gbm = HistGradientBoostingRegressor(max_iter=12, max_leaf_nodes=max_leaf_nodes, categorical_features=[False, True, False],
+                                       early_stopping=False, random_state=seed).fit(X, y)
+    return gbm, gbm._bin_mapper.transform(gbm._preprocessor.transform(X))
+
+
+def scikit_learns_binned_walk(trees, binned, missing_bin, baseline):
+    raw = np.zeros(len(binned)) + baseline
+    for tree in trees:
+        raw += tree.predict_binned(binned, missing_values_bin_idx=missing_bin, n_threads=1)
+    return raw
+
+
+@pytest.mark.parametrize("max_leaf_nodes", [31, 64, 90], ids=["31 leaves", "64 leaves", "over 64 leaves: scikit-learn walks them"])
+@pytest.mark.parametrize("n_threads", [1, 2])
+def test_the_leaf_mask_walk_sums_exactly_what_scikit_learns_walk_sums(max_leaf_nodes, n_threads, monkeypatch):
+    import fare_meter
+
+    gbm, binned = binned_trees(max_leaf_nodes)
+    trees, missing_bin = [tree for (tree,) in gbm._predictors], gbm._bin_mapper.missing_values_bin_idx_
+    assert any(tree.nodes["is_categorical"].any() for tree in trees)  # categorical splits are walked too
+    if max_leaf_nodes > 64:
+        assert any(fare_meter._leaf_masks(tree, missing_bin) is None for tree in trees)
+    monkeypatch.setattr(fare_meter, "WALK_BLOCK_ROWS", 3000)  # blocks, and a short last one
+    expected = scikit_learns_binned_walk(trees, binned, missing_bin, 1.5)
+
+    assert np.array_equal(fare_meter.walk_binned(trees, binned, missing_bin, 1.5, n_threads), expected)
+
+
+def test_a_tree_that_is_one_leaf_gives_its_leaf():
+    from sklearn.ensemble._hist_gradient_boosting.common import PREDICTOR_RECORD_DTYPE
+    from sklearn.ensemble._hist_gradient_boosting.predictor import TreePredictor
+
+    import fare_meter
+
+    nodes = np.zeros(1, dtype=PREDICTOR_RECORD_DTYPE)
+    nodes["is_leaf"], nodes["value"] = 1, 2.25
+    no_bitsets = np.zeros((0, 8), dtype=np.uint32)
+    leaf = TreePredictor(nodes, no_bitsets, no_bitsets)
+    binned = np.asfortranarray(np.random.default_rng(0).integers(0, 256, (500, 3)).astype(np.uint8))
+
+    assert np.array_equal(fare_meter.walk_binned([leaf, leaf], binned, 255, 0.5, 1), np.full(500, 5.0))
 
 
 def test_encoders_meeting_values_that_are_not_codes_transform_them_as_scikit_learn_does():
