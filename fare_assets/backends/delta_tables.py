@@ -21,6 +21,8 @@ import pyarrow.compute as pc
 from deltalake import DeltaTable, write_deltalake
 from deltalake.exceptions import CommitFailedError, DeltaError, TableNotFoundError
 
+from fare_assets.ml.sources import arrow_to_pandas
+
 COMMIT_ATTEMPTS = 8
 # Every this many commits a table's small files are compacted and a checkpoint is written. A replay
 # appends one small file per window to predictions, their watermarks and model_monitoring, and each
@@ -53,10 +55,7 @@ class LocalTableStore:
         delta = self._table(table)
         if delta is None:
             return None
-        # Arrow buffers are freed column by column as pandas takes them: a 5 M-row feature table
-        # is not held twice.
-        table = delta.to_pyarrow_table(filters=filters, columns=columns)
-        return table.to_pandas(split_blocks=True, self_destruct=True)
+        return arrow_to_pandas(delta.to_pyarrow_table(filters=filters, columns=columns))
 
     def columns(self, table: str) -> dict[str, str]:
         """Column name -> type, read from the table's schema, not its data."""
@@ -158,3 +157,4 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     for i in large:
         table = table.set_column(i, table.schema.field(i).with_type(pa.string()), table.column(i).cast(pa.string()))
     return table
+

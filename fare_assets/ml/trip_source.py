@@ -18,7 +18,7 @@ import pyarrow.parquet as pq
 
 from fare_assets.ml.schema import DROPOFF_TIME, PICKUP_TIME, TRIP_ID
 from fare_assets.ml.sources import (
-    FILE_SCHEMAS, detect_schema, normalised_columns, read_trip_file, trip_file_paths, trip_ids,
+    FILE_SCHEMAS, arrow_to_pandas, detect_schema, normalised_columns, read_trip_file, trip_file_paths, trip_ids,
 )
 from fare_assets.ml.tlc import download_months, parse_tlc_months
 
@@ -133,7 +133,7 @@ class TripFile:
                      for t in (start, end))
         column = pc.field(self.pickup)
         columns = list(self.mapping.values()) if self.mapping else None
-        raw = dataset.to_table(columns=columns, filter=(column >= low) & (column < high)).to_pandas()
+        raw = arrow_to_pandas(dataset.to_table(columns=columns, filter=(column >= low) & (column < high)))
         return normalised_columns(raw, self.mapping) if self.mapping else raw
 
     def pickups(self) -> np.ndarray:
