@@ -13,6 +13,7 @@ from fare_assets.clock import batch_window, retraining_window, shift_training_wi
 from fare_assets.settings import Settings
 
 SHIFT_TAG = "fare_assets/shift_start"
+SHIFT_RETRAIN_TAG = "fare_assets/shift_retrain"  # "2 of 2": which of the shift's allowed runs this is
 # How many earlier monitoring results the sensor reads back to find where a run of alarms began.
 ALARM_LOOKBACK = 200
 NOT_COUNTED = [DagsterRunStatus.FAILURE, DagsterRunStatus.CANCELED]
@@ -145,6 +146,6 @@ def retraining_request(record, settings: Settings, shift: pd.Timestamp | None = 
         start, end = shift_training_window(shift, watermark, settings.retrain_days)
         config = {"train_start": str(start), "train_end": str(end), "min_rows": settings.retrain_min_rows,
                   "shift_start": str(shift)}
-        tags |= {SHIFT_TAG: str(shift), "fare_assets/shift_retrain": f"{attempt} of {settings.max_retrains_per_shift}"}
+        tags |= {SHIFT_TAG: str(shift), SHIFT_RETRAIN_TAG: f"{attempt} of {settings.max_retrains_per_shift}"}
     return RunRequest(run_key=f"retrain-for-monitoring-result-{record.storage_id}",
                       run_config={"ops": {"feature_table": {"config": config}}}, tags=tags)

@@ -36,13 +36,15 @@ class Pipeline:
             instance=self.instance, run_config=run_config, raise_on_error=raise_on_error
         )
 
-    def materialize(self, *asset_names: str, run_config: dict | None = None, raise_on_error: bool = True):
+    def materialize(self, *asset_names: str, run_config: dict | None = None, raise_on_error: bool = True,
+                    tags: dict[str, str] | None = None):
         from dagster import AssetSelection, define_asset_job
 
         job = define_asset_job("adhoc", AssetSelection.assets(*asset_names)).resolve(
             asset_graph=self.defs.resolve_asset_graph(), resource_defs=self.defs.resources
         )
-        return job.execute_in_process(instance=self.instance, run_config=run_config, raise_on_error=raise_on_error)
+        return job.execute_in_process(instance=self.instance, run_config=run_config, raise_on_error=raise_on_error,
+                                      tags=tags)
 
     @staticmethod
     def failure_message(result) -> str:

@@ -22,24 +22,27 @@ def main() -> None:
         _, holdout = holdout_slice(store.read(FEATURE_TABLE))
         context.log.info(f"profiling {len(holdout):,} held-out trips with version {version}")
         model = target.registry().load_version(version)
-        predictions = predict_features(model, holdout)
-        profile = build_baseline(
-            holdout, predictions,
-            holdout[LABEL].to_numpy(), holdout[PICKUP_TIME],
-        )
-        rows = pd.DataFrame(profile_to_rows(profile, version))
-        # One set of rows per version: recomputing a version's baseline replaces it.
-        store.overwrite(BASELINE_TABLE, rows, where=f"model_version = {version}")
-        context.log.info(f"baseline of version {version}: {len(rows)} profile rows, holdout MAE ${profile['mae']:.2f}")
+        profile, rows = write_baseline(store, version, holdout, predict_features(model, holdout))
+        context.log.info(f"baseline of version {version}: {rows} profile rows, holdout MAE ${profile['mae']:.2f}")
         context.report_asset_materialization(
             metadata={
                 "model_version": version,
                 "holdout_rows": len(holdout),
-                "columns_profiled": len(rows),
+                "columns_profiled": rows,
                 "holdout_mae": round(float(profile["mae"]), 4),
                 **table_metadata(store, BASELINE_TABLE),
             }
         )
+
+
+def write_baseline(store, version: int, trips: pd.DataFrame, predictions) -> tuple[dict, int]:
+    """The profile monitoring judges `version` against, from its predictions on `trips` (every trip
+    of a contiguous time slice it was not fitted on). One set of rows per version: writing a
+    version's baseline again replaces it."""
+    profile = build_baseline(trips, predictions, trips[LABEL].to_numpy(), trips[PICKUP_TIME])
+    rows = pd.DataFrame(profile_to_rows(profile, version))
+    store.overwrite(BASELINE_TABLE, rows, where=f"model_version = {version}")
+    return profile, len(rows)
 
 
 if __name__ == "__main__":

@@ -87,3 +87,53 @@ def test_a_challenger_that_fails_to_load_keeps_the_champion_and_names_the_error(
     assert pipeline.alias("Champion") == champion
     # The broken version stays registered, as Challenger, and is never promoted.
     assert pipeline.alias("Challenger") == broken != pipeline.alias("Champion")
+
+
+def test_a_champion_kept_through_a_shifts_last_retraining_run_is_then_judged_against_the_new_normal(retrained):
+    """After the shift's runs are spent, monitoring compares later windows with the Champion's
+    predictions on the window's newest week (trips it never saw), not with the old regime."""
+    from fare_assets.automation import SHIFT_RETRAIN_TAG, SHIFT_TAG
+    from fare_assets.backends.interfaces import BASELINE_TABLE
+    from fare_assets.ml.drift import profile_from_rows
+
+    pipeline, _ = retrained
+
+    def champion_baseline():  # this module's pipeline never materialized training_baseline
+        rows = pipeline.store.read(BASELINE_TABLE, filters=[("model_version", "=", 1)])
+        return profile_from_rows(rows) if rows is not None and len(rows) else None
+
+    before = champion_baseline()
+    assert before is None
+    # The shift's window: two weeks after the Champion's training window (1-15 January).
+    pipeline.materialize("feature_table", run_config=window("2016-01-15", "2016-01-29"))
+    shift = {SHIFT_TAG: "2016-01-15 00:00:00"}
+    pipeline.materialize("champion_alias", tags=shift | {SHIFT_RETRAIN_TAG: "1 of 2"})  # another run may follow
+    first = pipeline.latest_metadata("champion_alias")
+    assert first["promoted"] is False and "champion_baseline" not in first
+    assert champion_baseline() == before
+
+    pipeline.materialize("champion_alias", tags=shift | {SHIFT_RETRAIN_TAG: "2 of 2"})  # the last one
+    last = pipeline.latest_metadata("champion_alias")
+    trips = pipeline.store.read("feature_table")
+    newest_week = trips[trips["tpep_pickup_datetime"] >= "2016-01-22"]
+    assert last["promoted"] is False and last["champion_version"] == 1
+    assert last["champion_baseline"] == (f"made anew on {len(newest_week):,} trips of 2016-01-22..2016-01-28 "
+                                         "(the shift's retraining runs are spent)")
+    after = champion_baseline()
+    assert after["rows"] == len(newest_week) < len(trips)
+    assert after["mae"] == pytest.approx(last["champion_baseline_mae"], abs=1e-4)
+    tags = pipeline.client.get_model_version(pipeline.settings.registered_model_name, "1").tags
+    assert tags["baseline_remade_on"] == "2016-01-22..2016-01-28"
+    assert tags["baseline_remade_after_shift"] == "2016-01-15 00:00:00"
+
+
+def test_a_champion_is_not_rebaselined_on_less_than_a_week_it_never_saw(retrained):
+    from fare_assets.automation import SHIFT_RETRAIN_TAG
+
+    pipeline, _ = retrained
+    pipeline.materialize("feature_table", run_config=window("2016-01-10", "2016-01-19"))  # 4 days after 15 January
+    pipeline.materialize("champion_alias", tags={SHIFT_RETRAIN_TAG: "2 of 2"})
+    decision = pipeline.latest_metadata("champion_alias")
+    assert decision["promoted"] is False
+    assert decision["champion_baseline"] == ("kept its baseline: the window holds 4 days after its training "
+                                             "window, fewer than 7")
