@@ -198,7 +198,7 @@ def arrow_to_pandas(table: pa.Table) -> pd.DataFrame:
     system: Arrow's allocator (mimalloc in the pyarrow wheels) keeps freed pages for Arrow to reuse,
     which pandas never does, so they only raise the step's peak. Measured after reading a
     4.92M-row feature table for training: 1,596 MB resident, 666 MB once released; the 5M
-    training step's peak, during the refit, 3,082 -> 2,663 MB (benchmarks/scale.py)."""
+    training step's peak, during the refit, 2,834 -> 2,541 MB (benchmarks/scale.py, medians of 3)."""
     frame = table.to_pandas(split_blocks=True, self_destruct=True)
     pa.default_memory_pool().release_unused()
     return frame
