@@ -214,6 +214,8 @@ def _leaf_masks(tree, missing_bin: int) -> _LeafMasks | None:
 
 
 def _make_leaf_masks(nodes, left_category_bitsets, missing_bin: int) -> _LeafMasks | None:
+    if int(nodes["is_leaf"].sum()) > 64:
+        return None
     leaves: list[int] = []
     splits: list[tuple[int, int, int]] = []  # (node, its left subtree's first leaf, its right's first)
 
@@ -227,8 +229,6 @@ def _make_leaf_masks(nodes, left_category_bitsets, missing_bin: int) -> _LeafMas
         number(int(nodes[node]["right"]))
 
     number(0)
-    if len(leaves) > 64:
-        return None
     bins = np.arange(256)
     tables: dict[int, np.ndarray] = {}
     for node, first, right_first in splits:

@@ -29,8 +29,7 @@ def main() -> None:
         # An unreadable registry raises here: only "no such alias" means there is no Champion.
         champion_version = registry.alias_version(CHAMPION)
         store = target.table_store()
-        features = store.read(FEATURE_TABLE)
-        _, holdout = holdout_slice(features)
+        _, holdout = holdout_slice(store.read(FEATURE_TABLE))
         context.log.info(f"judging Challenger v{challenger_version} against "
                          f"{f'Champion v{champion_version}' if champion_version else 'no Champion'} "
                          f"on {len(holdout):,} held-out trips")
@@ -52,8 +51,8 @@ def main() -> None:
                          f"Champion is v{champion_version}")
         rebaselined = {}
         if champion is not None and not decision.promote and param(context, "last_retrain_of_shift", False):
-            rebaselined = rebaseline_kept_champion(context, store, registry, champion_version, features,
-                                                   param(context, "shift_start", ""))
+            rebaselined = rebaseline_kept_champion(context, store, registry, champion_version,
+                                                   holdout[PICKUP_TIME].max(), param(context, "shift_start", ""))
         summary = {k: rounded(v) for k, v in decision.as_dict().items()}
         if not already_champion:  # its tags keep the decision that made it Champion
             registry.tag_version(challenger_version, {f"champion_decision_{k}": v for k, v in summary.items() if v is not None})
@@ -69,7 +68,7 @@ def main() -> None:
         )
 
 
-def rebaseline_kept_champion(context, store, registry, version: int, features, shift_start: str) -> dict:
+def rebaseline_kept_champion(context, store, registry, version: int, newest: pd.Timestamp, shift_start: str) -> dict:
     """The shift's last retraining run kept the Champion: no Challenger trained on the new data beat
     it, and the drift sensor will not retrain for this shift again. Left as it is, the Champion's
     baseline still describes the old regime, and every later window fires against it and is
@@ -77,10 +76,9 @@ def rebaseline_kept_champion(context, store, registry, version: int, features, s
     anew from its predictions on the window's newest week, trips it was not fitted on, and
     monitoring judges the next windows against the new normal. With less than a week after its
     training window, the old baseline stays, and the metadata says why."""
-    times = features[PICKUP_TIME]
     # The window's newest whole days: its start can hold days from before the shift (a shift starts
     # at the first firing window's start, not at the hour things changed).
-    end = times.max().normalize() + pd.Timedelta(days=1)
+    end = newest.normalize() + pd.Timedelta(days=1)
     since = end - pd.Timedelta(days=REBASELINE_DAYS)
     trained_until = registry.version_tags(version).get("train_end")
     if trained_until is not None and pd.Timestamp(trained_until) > since:
@@ -89,7 +87,7 @@ def rebaseline_kept_champion(context, store, registry, version: int, features, s
                   f"fewer than {REBASELINE_DAYS}")
         context.log.warning(f"Champion v{version} {reason}")
         return {"champion_baseline": reason}
-    trips = features[times >= since]
+    trips = store.read(FEATURE_TABLE, filters=[(PICKUP_TIME, ">=", since)])
     profile, _ = write_baseline(store, version, trips, predict_features(registry.load_version(version), trips))
     span = f"{trips[PICKUP_TIME].min():%Y-%m-%d}..{trips[PICKUP_TIME].max():%Y-%m-%d}"
     registry.tag_version(version, {"baseline_remade_on": span, "baseline_remade_after_shift": shift_start})
