@@ -26,6 +26,7 @@ def collect_status(settings: Settings) -> dict:
     target = open_target(settings)
     registry, store = target.registry(), target.table_store()
     watermark = read_history(store).watermark
+    champion = registry.alias_version(CHAMPION)
     return {
         "home": str(settings.home),
         "built_from": recorded_identity(settings),
@@ -33,13 +34,27 @@ def collect_status(settings: Settings) -> dict:
         "registered_model": settings.registered_model_name,
         "tracking_uri": registry.tracking_uri,
         "tracking_ui": target.tracking_ui(),
-        "champion_version": registry.alias_version(CHAMPION),
+        "champion_version": champion,
+        "champion_baseline": champion_baseline(registry, champion),
         "challenger_version": registry.alias_version(CHALLENGER),
         "endpoint": target.endpoint().status() or {"url": settings.serving_url, "running": False},
         "tables": {t: {"location": store.location(t), "rows": store.count(t)} for t in TABLES},
         "watermark": str(watermark) if watermark is not None else None,
         "latest_monitoring": latest_monitoring(store),
     }
+
+
+def champion_baseline(registry, version: int | None) -> str | None:
+    """Where monitoring's baseline for the Champion comes from, when it is not its own holdout: a
+    Champion kept through a shift's last retraining run is judged against its newest post-shift
+    week (tasks/promote_champion.py)."""
+    if version is None:
+        return None
+    tags = registry.version_tags(version)
+    if "baseline_remade_on" not in tags:
+        return None
+    return (f"remade on {tags['baseline_remade_on']}"
+            + (f", after the shift from {tags['baseline_remade_after_shift']}" if tags.get("baseline_remade_after_shift") else ""))
 
 
 def latest_monitoring(store) -> dict | None:
@@ -58,7 +73,8 @@ def format_status(status: dict) -> str:
         f"registered model    {status['registered_model']}",
         f"tracking URI        {status['tracking_uri']}",
         f"tracking UI         {status['tracking_ui']}",
-        f"Champion            {status['champion_version'] or 'none'}",
+        f"Champion            {status['champion_version'] or 'none'}"
+        + (f" (monitoring baseline {status['champion_baseline']})" if status.get("champion_baseline") else ""),
         f"Challenger          {status['challenger_version'] or 'none'}",
         f"endpoint            {endpoint.get('url')} "
         + (f"serving version {endpoint.get('version')} (pid {endpoint.get('pid')})"

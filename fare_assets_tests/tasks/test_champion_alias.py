@@ -95,6 +95,7 @@ def test_a_champion_kept_through_a_shifts_last_retraining_run_is_then_judged_aga
     from fare_assets.automation import SHIFT_RETRAIN_TAG, SHIFT_TAG
     from fare_assets.backends.interfaces import BASELINE_TABLE
     from fare_assets.ml.drift import profile_from_rows
+    from fare_assets.status import collect_status, format_status
 
     pipeline, _ = retrained
 
@@ -125,6 +126,11 @@ def test_a_champion_kept_through_a_shifts_last_retraining_run_is_then_judged_aga
     tags = pipeline.client.get_model_version(pipeline.settings.registered_model_name, "1").tags
     assert tags["baseline_remade_on"] == "2016-01-22..2016-01-28"
     assert tags["baseline_remade_after_shift"] == "2016-01-15 00:00:00"
+    # `fare-assets status` says what the Champion is judged against.
+    status = collect_status(pipeline.settings)
+    assert status["champion_baseline"] == "remade on 2016-01-22..2016-01-28, after the shift from 2016-01-15 00:00:00"
+    assert ("Champion            1 (monitoring baseline remade on 2016-01-22..2016-01-28, after the shift from "
+            "2016-01-15 00:00:00)") in format_status(status)
 
 
 def test_a_champion_is_not_rebaselined_on_less_than_a_week_it_never_saw(retrained):
