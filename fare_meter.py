@@ -22,6 +22,7 @@ of its own shadows nothing. Self-contained: numpy and scikit-learn only.
 from __future__ import annotations
 
 import weakref
+from typing import NamedTuple
 
 import numpy as np
 from sklearn.base import BaseEstimator, RegressorMixin, clone
@@ -194,12 +195,12 @@ _DE_BRUIJN = np.uint64(_DE_BRUIJN_INT)
 _SLOT_OF_BIT = [((1 << k) * _DE_BRUIJN_INT % 2**64) >> 58 for k in range(64)]
 
 
-class _LeafMasks:
+class _LeafMasks(NamedTuple):
     """For one tree: per feature it splits on, the 256-entry table bin -> leaves still possible;
     and each leaf's value, placed in the slot its lowest bit points to."""
 
-    def __init__(self, by_feature: list[tuple[int, np.ndarray]], value_by_slot: np.ndarray):
-        self.by_feature, self.value_by_slot = by_feature, value_by_slot
+    by_feature: list[tuple[int, np.ndarray]]
+    value_by_slot: np.ndarray
 
 
 _MASKS_BY_TREE: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()  # a fitted tree -> its masks

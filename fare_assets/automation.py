@@ -132,6 +132,13 @@ def retrains_for_shift(instance, shift: pd.Timestamp | None) -> int:
     return sum(r.dagster_run.status not in NOT_COUNTED for r in runs)
 
 
+def last_retrain_of_shift(run_tags: dict[str, str]) -> bool:
+    """Whether a run is its shift's last allowed retraining run (tagged "2 of 2" by retraining_request
+    below): no more will follow for that shift."""
+    done, _, allowed = run_tags.get(SHIFT_RETRAIN_TAG, "").partition(" of ")
+    return done.isdigit() and allowed.isdigit() and int(done) >= int(allowed)
+
+
 def retraining_request(record, settings: Settings, shift: pd.Timestamp | None = None, attempt: int = 1) -> RunRequest:
     """Training on the data since the shift began (reaching back for `retrain_min_rows`), or, for a
     result that carries no window, on the last `retrain_days` before its watermark."""

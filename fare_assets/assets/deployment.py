@@ -4,7 +4,7 @@
 from dagster import AssetExecutionContext, asset
 
 from fare_assets.assets.training import latest_version, model_version
-from fare_assets.automation import SHIFT_RETRAIN_TAG, SHIFT_TAG
+from fare_assets.automation import SHIFT_TAG, last_retrain_of_shift
 from fare_assets.resources.task_runner import TaskRunner
 
 
@@ -17,14 +17,8 @@ def champion_alias(context: AssetExecutionContext, task_runner: TaskRunner):
     return task_runner.run(context, "promote_champion", {
         "challenger_version": latest_version(context),
         "shift_start": context.run.tags.get(SHIFT_TAG, ""),
-        "last_retrain_of_shift": last_retrain_of_shift(context.run.tags.get(SHIFT_RETRAIN_TAG, "")),
+        "last_retrain_of_shift": last_retrain_of_shift(context.run.tags),
     })
-
-
-def last_retrain_of_shift(attempt: str) -> bool:
-    """"2 of 2" (the drift sensor's tag on a shift's retraining run): no more runs will follow."""
-    done, _, allowed = attempt.partition(" of ")
-    return done.isdigit() and allowed.isdigit() and int(done) >= int(allowed)
 
 
 @asset(deps=[champion_alias], group_name="deployment", kinds={"api"})
