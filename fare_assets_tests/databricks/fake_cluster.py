@@ -134,7 +134,11 @@ def run_driver(root: Path, port: int) -> None:
         .config("spark.ui.enabled", "false").config("spark.sql.shuffle.partitions", "2")
         .config("spark.sql.session.timeZone", "UTC")  # serverless default: "Etc/UTC"
         .config("spark.sql.warehouse.dir", str(root / "warehouse"))
-        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={root / 'derby'} -Duser.timezone=UTC")
+        # C1 only and the serial collector: the JVM lives for one test session on tiny tables, where the
+        # optimising compiler's and parallel GC's threads cost more CPU than they save (measured on the
+        # spark tests alone: 186-196 CPU-seconds with the defaults, 163-167 with these; wall unchanged).
+        .config("spark.driver.extraJavaOptions", f"-Dderby.system.home={root / 'derby'} -Duser.timezone=UTC "
+                "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC")
         .getOrCreate()
     )
     # Databricks' current_version() (a built-in there), as a persistent SQL function here.
