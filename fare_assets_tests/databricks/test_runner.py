@@ -1,6 +1,7 @@
 """The Databricks task runner: task code shipped as a wheel, one serverless run per task, Pipes via volumes."""
 
 import _thread
+import os
 import threading
 import time
 
@@ -33,13 +34,31 @@ def run_probe(tmp_path, sleep_seconds: float = 0.0, **kwargs):
                        run_config={"ops": {"probe": {"config": {"sleep_seconds": sleep_seconds}}}}, **kwargs)
 
 
+@pytest.fixture(scope="module")
+def probed(tmp_path_factory):
+    """One probe run on a fake workspace, which the tests below read from different sides: the
+    run's metadata, the requests it made, the events it logged and what it left on the volume."""
+    from fare_assets_tests.databricks.fake_workspace import FakeWorkspace
+
+    folder = tmp_path_factory.mktemp("probed")
+    with pytest.MonkeyPatch.context() as patch:
+        for key in [k for k in os.environ if k.startswith("DATABRICKS_")]:
+            patch.delenv(key)
+        patch.setenv("DATABRICKS_CONFIG_FILE", str(folder / "no-databrickscfg"))
+        with FakeWorkspace(folder / "workspace") as fake:
+            patch.setenv("DATABRICKS_HOST", fake.host)
+            patch.setenv("DATABRICKS_TOKEN", fake.token)
+            yield fake, run_probe(folder)
+
+
 def materialization_metadata(result) -> dict:
     [event] = result.get_asset_materialization_events()
     return {k: v.value for k, v in event.materialization.metadata.items()}
 
 
-def test_a_task_runs_from_the_uploaded_wheel_with_the_pinned_packages(workspace, tmp_path):
-    metadata = materialization_metadata(run_probe(tmp_path))
+def test_a_task_runs_from_the_uploaded_wheel_with_the_pinned_packages(probed):
+    workspace, result = probed
+    metadata = materialization_metadata(result)
     [wheel_upload] = [r for r in workspace.requests_to("PUT", "/api/2.0/fs/files") if "/wheels/" in r.path]
     # Installed from the uploaded wheel (the fake unpacks it, as pip does), not from this checkout.
     wheel_name = wheel_upload.path.rsplit("/", 1)[1].removesuffix(".whl")
@@ -49,8 +68,8 @@ def test_a_task_runs_from_the_uploaded_wheel_with_the_pinned_packages(workspace,
     assert metadata["Databricks Job Run ID"]
 
 
-def test_the_run_request_is_a_serverless_python_task_with_the_pinned_environment(workspace, tmp_path):
-    run_probe(tmp_path)
+def test_the_run_request_is_a_serverless_python_task_with_the_pinned_environment(probed):
+    workspace, _ = probed
     [submit] = workspace.requests_to("POST", "/api/2.2/jobs/runs/submit")
     [task] = submit.body["tasks"]
     assert set(task) == {"task_key", "environment_key", "spark_python_task"}
@@ -60,8 +79,10 @@ def test_the_run_request_is_a_serverless_python_task_with_the_pinned_environment
     assert module == "databricks.probe"
     assert pipes_args[0::2] == ["--dagster-pipes-context", "--dagster-pipes-messages"]
     [environment] = submit.body["environments"]
-    wheel, *pinned = environment["spec"].pop("dependencies")
-    assert environment == {"environment_key": "fare_assets", "spec": {"environment_version": DEFAULT_ENVIRONMENT_VERSION}}
+    spec = dict(environment["spec"])
+    wheel, *pinned = spec.pop("dependencies")
+    assert {**environment, "spec": spec} == {"environment_key": "fare_assets",
+                                             "spec": {"environment_version": DEFAULT_ENVIRONMENT_VERSION}}
     assert wheel.startswith(f"{VOLUME}/wheels/fare_assets-0.1.0+g") and wheel.endswith("-py3-none-any.whl")
     assert pinned == pins()
 
@@ -107,16 +128,15 @@ def test_the_wheel_is_uploaded_only_when_its_content_changes(workspace, tmp_path
     assert len(uploads) == 2
 
 
-def test_no_secret_reaches_a_request_body_or_the_run(workspace, tmp_path):
-    result = run_probe(tmp_path)
+def test_no_secret_reaches_a_request_body_or_the_run(probed):
+    workspace, result = probed
     assert all(workspace.token.encode() not in r.raw for r in workspace.requests)
     logged = " ".join(str(e) for e in result.all_events)
     assert workspace.token not in logged
 
 
-@pytest.mark.slow
-def test_pipes_temp_folders_are_removed_from_the_volume(workspace, tmp_path):
-    run_probe(tmp_path)
+def test_pipes_temp_folders_are_removed_from_the_volume(probed):
+    workspace, _ = probed
     pipes_tmp = workspace.local_path(f"{VOLUME}/pipes/tmp")
     assert not pipes_tmp.exists() or not any(pipes_tmp.iterdir())
 
