@@ -12,7 +12,7 @@ from fare_assets_tests.databricks.fake_cluster import FakeCluster
 from fare_assets_tests.databricks.fake_workspace import FakeWorkspace
 
 
-def _clear_databricks_env(monkeypatch, tmp_path) -> None:
+def clear_databricks_env(monkeypatch, tmp_path) -> None:
     for key in [k for k in os.environ if k.startswith("DATABRICKS_")]:
         monkeypatch.delenv(key)
     # No ~/.databrickscfg of the developer's may leak in.
@@ -22,7 +22,7 @@ def _clear_databricks_env(monkeypatch, tmp_path) -> None:
 @pytest.fixture
 def workspace(tmp_path, monkeypatch):
     """A fake workspace without compute behind its runs; the SDK's unified auth finds it through the environment."""
-    _clear_databricks_env(monkeypatch, tmp_path)
+    clear_databricks_env(monkeypatch, tmp_path)
     with FakeWorkspace(tmp_path / "workspace") as fake:
         monkeypatch.setenv("DATABRICKS_HOST", fake.host)
         monkeypatch.setenv("DATABRICKS_TOKEN", fake.token)
@@ -43,7 +43,7 @@ def cluster(tmp_path_factory):
 @pytest.fixture
 def serverless(cluster, tmp_path, monkeypatch):
     """A fake workspace whose runs execute on the fake serverless cluster."""
-    _clear_databricks_env(monkeypatch, tmp_path)
+    clear_databricks_env(monkeypatch, tmp_path)
     with FakeWorkspace(tmp_path / "workspace", volumes=("main.ml_serving.fare_assets",), cluster=cluster) as fake:
         monkeypatch.setenv("DATABRICKS_HOST", fake.host)
         monkeypatch.setenv("DATABRICKS_TOKEN", fake.token)

@@ -1,7 +1,6 @@
 """The Databricks task runner: task code shipped as a wheel, one serverless run per task, Pipes via volumes."""
 
 import _thread
-import os
 import threading
 import time
 
@@ -38,13 +37,12 @@ def run_probe(tmp_path, sleep_seconds: float = 0.0, **kwargs):
 def probed(tmp_path_factory):
     """One probe run on a fake workspace, which the tests below read from different sides: the
     run's metadata, the requests it made, the events it logged and what it left on the volume."""
+    from fare_assets_tests.databricks.conftest import clear_databricks_env
     from fare_assets_tests.databricks.fake_workspace import FakeWorkspace
 
     folder = tmp_path_factory.mktemp("probed")
     with pytest.MonkeyPatch.context() as patch:
-        for key in [k for k in os.environ if k.startswith("DATABRICKS_")]:
-            patch.delenv(key)
-        patch.setenv("DATABRICKS_CONFIG_FILE", str(folder / "no-databrickscfg"))
+        clear_databricks_env(patch, folder)
         with FakeWorkspace(folder / "workspace") as fake:
             patch.setenv("DATABRICKS_HOST", fake.host)
             patch.setenv("DATABRICKS_TOKEN", fake.token)

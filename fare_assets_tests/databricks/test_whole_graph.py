@@ -18,7 +18,6 @@ in an existing workspace folder.
 
 from __future__ import annotations
 
-import os
 import time
 
 import pandas as pd
@@ -33,6 +32,7 @@ from fare_assets.databricks.environment import DEFAULT_ENVIRONMENT_VERSION, ENVI
 from fare_assets.databricks.runner import DatabricksTaskRunner
 from fare_assets.ml.synthetic import generate_trips
 from fare_assets.settings import Settings
+from fare_assets_tests.databricks.conftest import clear_databricks_env
 from fare_assets_tests.databricks.fake_workspace import FakeWorkspace
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
@@ -59,9 +59,7 @@ def nyctaxi_trips() -> pd.DataFrame:
 @pytest.fixture
 def databricks(cluster, spark, tmp_path, monkeypatch):
     """A workspace whose runs execute on the warm cluster; the SDK finds it through the environment."""
-    for key in [k for k in os.environ if k.startswith("DATABRICKS_")]:
-        monkeypatch.delenv(key)
-    monkeypatch.setenv("DATABRICKS_CONFIG_FILE", str(tmp_path / "no-databrickscfg"))
+    clear_databricks_env(monkeypatch, tmp_path)
     spark.sql(f"CREATE DATABASE IF NOT EXISTS {TRIPS_TABLE.rsplit('.', 1)[0]}")
     spark.createDataFrame(nyctaxi_trips()).write.mode("overwrite").saveAsTable(TRIPS_TABLE)
     with FakeWorkspace(tmp_path / "workspace", volumes=(VOLUME.removeprefix("/Volumes/").replace("/", "."),),
