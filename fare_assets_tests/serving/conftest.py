@@ -7,6 +7,7 @@ import json
 import shutil
 import socket
 import time
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -186,6 +187,18 @@ def read_metrics(http: httpx.Client) -> dict[str, float]:
     """The endpoint's Prometheus samples, keyed by name and labels as written."""
     samples = (line.rsplit(" ", 1) for line in http.get("/metrics").text.splitlines() if line and line[0] != "#")
     return {key: float(value) for key, value in samples}
+
+
+def access_log_offset(endpoint: LocalEndpoint, http: httpx.Client) -> int:
+    """The access log's size once every earlier request is in it. A request is logged just after its
+    answer is sent, so the last request of the test before can land after a size read now (seen once
+    in CI: a GET /metrics line among the next test's records). The server answers and logs in one
+    event loop, in order, so once a request of its own, to a path of its own, is in the log, every
+    earlier one is too."""
+    mark = f"/access-log-mark-{uuid.uuid4().hex}"
+    http.get(mark)
+    wait_until(lambda: any(r["path"] == mark for r in access_log_after(endpoint, 0)), f"{mark} in the access log")
+    return endpoint.paths.access_log.stat().st_size
 
 
 def access_log_after(endpoint: LocalEndpoint, offset: int) -> list[dict]:

@@ -7,7 +7,7 @@ import socket
 
 import pytest
 
-from fare_assets_tests.serving.conftest import access_log_after, sample_rows, served_version, wait_until
+from fare_assets_tests.serving.conftest import access_log_after, access_log_offset, sample_rows, served_version, wait_until
 
 GOOD = sample_rows(3, seed=5)
 MB = 1024 * 1024
@@ -145,7 +145,7 @@ def test_wrong_routes_and_methods_are_4xx_with_a_reason(http, invocations, metho
 
 
 def test_a_client_that_disconnects_mid_body_leaves_no_traceback(endpoint, http, invocations):
-    offset = endpoint.paths.access_log.stat().st_size
+    offset = access_log_offset(endpoint, http)
     with socket.create_connection(("127.0.0.1", endpoint.settings.serving_port)) as raw:
         raw.sendall(f"POST {invocations} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
                     "Content-Length: 5000\r\n\r\n{\"dataframe_records\"".encode())

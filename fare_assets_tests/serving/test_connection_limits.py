@@ -7,7 +7,7 @@ import socket
 import threading
 
 from fare_assets.serving.limits import Limits
-from fare_assets_tests.serving.conftest import access_log_after
+from fare_assets_tests.serving.conftest import access_log_after, access_log_offset
 
 LIMITS = Limits()
 
@@ -37,8 +37,8 @@ def test_a_request_head_over_the_limit_is_answered_431_with_a_json_reason_and_cl
     assert b"REQUEST_HEADER_FIELDS_TOO_LARGE" in body and b"16384 bytes" in body
 
 
-def test_a_stalled_head_or_body_gets_408_and_an_idle_connection_is_closed_without_an_answer(endpoint, invocations):
-    port, offset = endpoint.settings.serving_port, endpoint.paths.access_log.stat().st_size
+def test_a_stalled_head_or_body_gets_408_and_an_idle_connection_is_closed_without_an_answer(endpoint, http, invocations):
+    port, offset = endpoint.settings.serving_port, access_log_offset(endpoint, http)
     stalled_head = socket.create_connection(("127.0.0.1", port))
     stalled_head.sendall(b"GET /health HTTP/1.1\r\nHost: x\r\n")
     stalled_body = socket.create_connection(("127.0.0.1", port))

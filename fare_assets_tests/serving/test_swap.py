@@ -9,7 +9,7 @@ import httpx
 import pytest
 
 from fare_assets.serving.manager import EndpointError
-from fare_assets_tests.serving.conftest import access_log_after, read_metrics, sample_rows, served_version, wait_until
+from fare_assets_tests.serving.conftest import access_log_after, access_log_offset, read_metrics, sample_rows, served_version, wait_until
 
 ROWS = sample_rows(4, seed=21)
 LOAD_THREADS = 4
@@ -146,7 +146,7 @@ def test_metrics_count_each_request_by_route_and_status_and_show_the_served_vers
 
 
 def test_the_access_log_has_one_json_line_per_request_with_latency(endpoint, http, invocations):
-    offset = endpoint.paths.access_log.stat().st_size
+    offset = access_log_offset(endpoint, http)
     http.post(invocations, json={"dataframe_records": ROWS})
     http.post(invocations, json={"dataframe_records": [{"pickup_hour": 3}]})
 
