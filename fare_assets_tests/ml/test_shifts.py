@@ -97,3 +97,20 @@ def test_on_2019_trips_the_window_from_the_shift_beats_the_old_champion_where_th
     assert rows > 2000 and len(after) > 8000
     assert new < 0.85 * old, (new, old)  # measured 0.43
     assert sixty > 1.5 * new, (sixty, new)  # measured 0.89 of the old MAE: mostly pre-shift trips
+
+
+@pytest.mark.usefixtures("nyc_tlc_dir")
+def test_after_a_2019_demand_collapse_the_window_reaches_back_only_as_far_as_enough_trips_need():
+    ordered = pd.concat([read_trip_file(tlc_sample(month)) for month in (4, 5)], ignore_index=True)
+    trips = clean_trips(apply_shift(ordered, "demand_collapse", "2019-05-01"))[0]
+    daily = trips[PICKUP_TIME].dt.floor("D").value_counts()
+    min_rows = Settings.from_env({}).retrain_min_rows
+    start, end = (pd.Timestamp(day) for day in
+                  shift_training_window(pd.Timestamp("2019-05-03"), pd.Timestamp("2019-05-10"), 60))
+    daily = daily[daily.index < end]
+    assert daily[daily.index >= start].sum() < min_rows  # a week at a fifth of the trips is too few
+
+    reached = reach_back_start(daily, start, min_rows)
+    assert reached < start and daily[daily.index >= reached].sum() >= min_rows
+    assert daily[daily.index >= reached + pd.Timedelta(days=1)].sum() < min_rows  # not a day further
+    assert reached > pd.Timestamp("2019-04-20")  # about 330 full-volume trips a day: days, not weeks
