@@ -32,7 +32,7 @@ import numpy as np
 import pandas as pd
 
 from fare_assets.backends import open_target
-from fare_assets.ml.features import load_features, predict_features
+from fare_assets.ml.features import feature_columns, load_features, model_inputs, predict_features
 from fare_assets.ml.schema import LABEL, PICKUP_TIME
 from fare_assets.ml.shifts import apply_shift, write_shifted
 from fare_assets.ml.sources import read_trip_file
@@ -188,7 +188,6 @@ def post_shift_bounds(features: pd.DataFrame, training: pd.DataFrame, takeover: 
     (`post_shift_only`) or after the old Champion's training window (`with_old_window`). When even
     these stay above 85% of the old Champion's MAE, no training window, weighting or schedule can
     meet the goal: the shift left nothing for a new model to learn."""
-    from fare_assets.ml.features import feature_columns, model_inputs
     from fare_assets.ml.training import search_model
 
     week = ((features[PICKUP_TIME] - takeover) // WEEK).to_numpy()

@@ -157,4 +157,3 @@ def _arrow(frame: pd.DataFrame) -> pa.Table:
     for i in large:
         table = table.set_column(i, table.schema.field(i).with_type(pa.string()), table.column(i).cast(pa.string()))
     return table
-

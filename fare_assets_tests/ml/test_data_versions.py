@@ -1,7 +1,8 @@
-"""The feature table's data version (versions.content_version, reported by build_features) on the real
-2019 files: the same trips give the same version wherever the files are read from and however often,
-so an unchanged window reuses its registered model; one more day, or one fare changed by a cent,
-gives another version, so a new model is trained. The reuse itself, through Dagster, is tested in
+"""The feature table's data version on the real 2019 files: build_features reports
+versions.content_version of the window's clean, featurized trips (load_features, as here) and the
+window's two bounds. The same trips give the same version wherever the files are read from and
+however often, so an unchanged window reuses its registered model; one more day, or one fare
+changed by a cent, gives another version, so a new model is trained. The reuse itself, through Dagster, is tested in
 tasks/test_champion_alias.py."""
 
 from __future__ import annotations

@@ -1,8 +1,9 @@
 """Constructed shifts (ml/shifts.py) change exactly what they say, and on the real 2019 trips a model
 trained on the window the drift sensor asks for after a shift (from where the shift began, reaching
 back only for enough rows) beats the old Champion by far more than 15% on the trips of the four
-weeks after, where the old "last 60 days" window falls short. Model level: the windows come from the
-same functions the sensor and build_features use; the whole loop is benchmarks/shift_recovery.py."""
+weeks after, where the old "last 60 days" window falls short. Model level: the shifted months are
+files read by the project's FileSource, and the window comes from the sensor's shift_training_window
+and build_features' reach_back; the whole loop is benchmarks/shift_recovery.py."""
 
 from __future__ import annotations
 
@@ -10,13 +11,15 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from fare_assets.clock import reach_back_start, shift_training_window
-from fare_assets.ml.features import compute_features
+from fare_assets.clock import Window, shift_training_window
+from fare_assets.ml.features import load_features, model_inputs
 from fare_assets.ml.schema import DROPOFF_TIME, FEATURE_COLUMNS, LABEL, PICKUP_TIME
-from fare_assets.ml.shifts import apply_shift
-from fare_assets.ml.sources import clean_trips, read_trip_file
+from fare_assets.ml.shifts import apply_shift, write_shifted
+from fare_assets.ml.sources import read_trip_file
 from fare_assets.ml.training import build_model
+from fare_assets.ml.trip_source import FileSource
 from fare_assets.settings import Settings
+from fare_assets.tasks.build_features import reach_back
 from fare_assets_tests.conftest import tlc_sample
 
 START = pd.Timestamp("2019-05-01")
@@ -67,32 +70,44 @@ def test_an_unknown_shift_names_the_ones_there_are():
         apply_shift(trips_around_the_start(), "fare_hike", START)
 
 
+def shifted_2019(folder, shift: str, months) -> FileSource:
+    """The 2019 samples with `shift` from START, as Parquet files a source reads (as the benchmark replays them)."""
+    return FileSource([str(write_shifted(apply_shift(read_trip_file(tlc_sample(month)), shift, START),
+                                         folder / f"2019-{month:02d}.parquet")) for month in months])
+
+
+def sensor_window(source: FileSource, first_firing_window: str, watermark: str) -> tuple[Window, Window]:
+    """The window the drift sensor requests after a shift, and the one build_features trains on after
+    reaching back for enough trips (default settings)."""
+    defaults = Settings.from_env({})
+    start, end = (pd.Timestamp(day) for day in
+                  shift_training_window(pd.Timestamp(first_firing_window), pd.Timestamp(watermark), defaults.retrain_days))
+    requested = Window(start, end)
+    inside = load_features(source, start, end)[0]
+    reached = reach_back(source, requested, inside, defaults.retrain_min_rows,
+                         end - pd.Timedelta(days=defaults.retrain_days), False)
+    return requested, Window(reached, end)
+
+
 @pytest.mark.usefixtures("nyc_tlc_dir")
-def test_on_2019_trips_the_window_from_the_shift_beats_the_old_champion_where_the_last_60_days_do_not():
+def test_on_2019_trips_the_window_from_the_shift_beats_the_old_champion_where_the_last_60_days_do_not(tmp_path):
     # The shift starts on a Wednesday; the weekly window from Friday 3 May is the first that fires
     # (the one before holds two shifted days), and the sensor asks for training at its end, 10 May.
-    shift_start, first_firing_window, watermark = "2019-05-01", pd.Timestamp("2019-05-03"), pd.Timestamp("2019-05-10")
-    raw = pd.concat([read_trip_file(tlc_sample(month)) for month in range(1, 7)], ignore_index=True)
-    ordered = raw.sort_values(PICKUP_TIME, kind="stable", ignore_index=True)
-    trips = clean_trips(apply_shift(ordered, "fare_rule_change", shift_start))[0]
-    defaults = Settings.from_env({})
+    source = shifted_2019(tmp_path, "fare_rule_change", range(1, 7))
+    requested, window = sensor_window(source, "2019-05-03", "2019-05-10")
+    assert window == requested == Window(pd.Timestamp("2019-05-03"), pd.Timestamp("2019-05-10"))  # enough trips
 
     def fit(start, end):
-        window = trips[(trips[PICKUP_TIME] >= pd.Timestamp(start)) & (trips[PICKUP_TIME] < pd.Timestamp(end))]
-        X = compute_features(window)[list(FEATURE_COLUMNS)].to_numpy(float)
+        features = load_features(source, pd.Timestamp(start), pd.Timestamp(end))[0]
         params = {"learning_rate": 0.1, "max_leaf_nodes": 31, "min_samples_leaf": 20}
-        return build_model(list(FEATURE_COLUMNS), params).fit(X, window[LABEL].to_numpy()), len(window)
+        return build_model(list(FEATURE_COLUMNS), params).fit(model_inputs(features), features[LABEL].to_numpy()), len(features)
 
-    start, end = shift_training_window(first_firing_window, watermark, defaults.retrain_days)
-    daily = trips[PICKUP_TIME].dt.floor("D").value_counts()
-    start = reach_back_start(daily[daily.index < pd.Timestamp(end)], pd.Timestamp(start), defaults.retrain_min_rows)
-    assert (start, pd.Timestamp(end)) == (first_firing_window, watermark)  # a week holds enough trips
-    since_shift, rows = fit(start, end)
-    last_60_days, _ = fit(watermark - pd.Timedelta(days=60), watermark)
+    since_shift, rows = fit(window.start, window.end)
+    last_60_days, _ = fit(window.end - pd.Timedelta(days=60), window.end)
     old_champion, _ = fit("2019-01-01", "2019-03-01")
 
-    after = trips[(trips[PICKUP_TIME] >= watermark) & (trips[PICKUP_TIME] < watermark + pd.Timedelta(days=28))]
-    X, y = compute_features(after)[list(FEATURE_COLUMNS)].to_numpy(float), after[LABEL].to_numpy()
+    after = load_features(source, window.end, window.end + pd.Timedelta(days=28))[0]
+    X, y = model_inputs(after), after[LABEL].to_numpy()
     old, new, sixty = (float(np.mean(np.abs(model.predict(X) - y))) for model in (old_champion, since_shift, last_60_days))
     assert rows > 2000 and len(after) > 8000
     assert new < 0.85 * old, (new, old)  # measured 0.43
@@ -100,17 +115,15 @@ def test_on_2019_trips_the_window_from_the_shift_beats_the_old_champion_where_th
 
 
 @pytest.mark.usefixtures("nyc_tlc_dir")
-def test_after_a_2019_demand_collapse_the_window_reaches_back_only_as_far_as_enough_trips_need():
-    ordered = pd.concat([read_trip_file(tlc_sample(month)) for month in (4, 5)], ignore_index=True)
-    trips = clean_trips(apply_shift(ordered, "demand_collapse", "2019-05-01"))[0]
-    daily = trips[PICKUP_TIME].dt.floor("D").value_counts()
+def test_after_a_2019_demand_collapse_the_window_reaches_back_only_as_far_as_enough_trips_need(tmp_path):
+    source = shifted_2019(tmp_path, "demand_collapse", (4, 5))
+    requested, window = sensor_window(source, "2019-05-03", "2019-05-10")
     min_rows = Settings.from_env({}).retrain_min_rows
-    start, end = (pd.Timestamp(day) for day in
-                  shift_training_window(pd.Timestamp("2019-05-03"), pd.Timestamp("2019-05-10"), 60))
-    daily = daily[daily.index < end]
-    assert daily[daily.index >= start].sum() < min_rows  # a week at a fifth of the trips is too few
 
-    reached = reach_back_start(daily, start, min_rows)
-    assert reached < start and daily[daily.index >= reached].sum() >= min_rows
-    assert daily[daily.index >= reached + pd.Timedelta(days=1)].sum() < min_rows  # not a day further
-    assert reached > pd.Timestamp("2019-04-20")  # about 330 full-volume trips a day: days, not weeks
+    def trips_from(start):
+        return len(load_features(source, start, requested.end)[0])
+
+    assert trips_from(requested.start) < min_rows  # a week at a fifth of the trips is too few
+    assert window.start < requested.start and trips_from(window.start) >= min_rows
+    assert trips_from(window.start + pd.Timedelta(days=1)) < min_rows  # not a day further
+    assert window.start > pd.Timestamp("2019-04-20")  # about 330 full-volume trips a day: days, not weeks
